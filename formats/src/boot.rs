@@ -1,0 +1,84 @@
+//! The boot configuration init reads first (`/etc/azl-edge/boot.cfg`):
+//! identity, the kernel modules to load (in order), the watchdog, and the
+//! timings of emergency and shutdown. imagegen compiles it from the image
+//! config and the board file.
+use crate::envelope::Enveloped;
+use alloc::string::String;
+use alloc::vec::Vec;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BootConfig {
+    /// Image name and version, as in the image config.
+    pub image_name: String,
+    pub image_version: String,
+    /// Board this image was built for.
+    pub board: String,
+    /// Hostname to set.
+    pub hostname: String,
+    /// Absolute paths of `.ko` files to load with `finit_module`, in
+    /// dependency order (dependencies first).
+    pub modules: Vec<String>,
+    /// The hardware watchdog to open and pet, if the board has one.
+    pub watchdog: Option<Watchdog>,
+    /// After a fatal boot error: seconds in the emergency state before reboot.
+    pub emergency_reboot_delay_s: u32,
+    /// Default time a service gets between SIGTERM and SIGKILL at shutdown.
+    pub shutdown_grace_ms: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Watchdog {
+    /// Device node, normally `/dev/watchdog`.
+    pub device: String,
+    /// Timeout to program; init pets at a third of it.
+    pub timeout_s: u32,
+    /// Missing device is fatal (true) or a warning (false).
+    pub required: bool,
+}
+
+impl Enveloped for BootConfig {
+    const MAGIC: [u8; 4] = *b"AZBC";
+    const VERSION: u16 = 1;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::string::ToString;
+    use alloc::vec;
+
+    #[test]
+    fn roundtrip() {
+        let c = BootConfig {
+            image_name: "demo".into(),
+            image_version: "1.0.0".into(),
+            board: "qemu-virt".into(),
+            hostname: "edge".into(),
+            modules: vec!["/lib/modules/virtio_blk.ko".to_string()],
+            watchdog: Some(Watchdog {
+                device: "/dev/watchdog".into(),
+                timeout_s: 10,
+                required: false,
+            }),
+            emergency_reboot_delay_s: 10,
+            shutdown_grace_ms: 5000,
+        };
+        let b = c.to_bytes().unwrap();
+        assert_eq!(&b[..4], b"AZBC");
+        assert_eq!(BootConfig::from_bytes(&b).unwrap(), c);
+        // Truncation anywhere is an error, never a panic.
+        for n in 0..b.len() {
+            assert!(BootConfig::from_bytes(&b[..n]).is_err());
+        }
+        let mut extra = b.clone();
+        extra.push(0);
+        assert!(BootConfig::from_bytes(&extra).is_err());
+        let mut v2 = b;
+        v2[4] = 2;
+        assert!(matches!(
+            BootConfig::from_bytes(&v2),
+            Err(crate::FormatError::UnsupportedVersion { found: 2, .. })
+        ));
+    }
+}

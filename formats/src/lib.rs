@@ -1,0 +1,73 @@
+//! Formats that both sides of azl-edge read: `imagegen` writes them on the
+//! host, `init` reads them on the device. Keeping them in one `no_std` crate
+//! (serde + postcard + heapless) means the two sides cannot drift.
+//!
+//! Every file is an [`envelope`]: a 4-byte magic, a format version and a
+//! postcard payload. The byte layouts are documented in `docs/formats.md`.
+#![no_std]
+#![forbid(unsafe_code)]
+
+extern crate alloc;
+
+pub mod boot;
+pub mod envelope;
+pub mod services;
+
+pub use boot::{BootConfig, Watchdog};
+pub use envelope::FormatError;
+pub use services::{CrashLoop, CrashLoopAction, Readiness, RestartPolicy, Service, ServiceTable};
+
+/// A short identifier (service names, board names): 1..=32 bytes of
+/// `[A-Za-z0-9_.-]`, checked by [`valid_name`].
+pub type Name = heapless::String<32>;
+
+/// Where the files live inside the initramfs / root filesystem.
+pub mod paths {
+    /// The compiled [`crate::BootConfig`].
+    pub const BOOT_CONFIG: &str = "/etc/azl-edge/boot.cfg";
+    /// The compiled [`crate::ServiceTable`].
+    pub const SERVICE_TABLE: &str = "/etc/azl-edge/services.tbl";
+    /// Loadable kernel modules, in the order init loads them, live below here.
+    pub const MODULES_DIR: &str = "/lib/modules";
+    /// The control socket of the running init.
+    pub const CONTROL_SOCKET: &str = "/run/initctl.sock";
+}
+
+/// Is `s` a valid [`Name`]: 1..=32 bytes of ASCII letters, digits, `_`, `.`, `-`,
+/// not starting with `.` or `-`?
+pub fn valid_name(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= 32
+        && !matches!(b.first(), Some(b'.') | Some(b'-'))
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
+}
+
+/// Build a [`Name`], or `None` when `s` is not [`valid_name`].
+pub fn name(s: &str) -> Option<Name> {
+    if !valid_name(s) {
+        return None;
+    }
+    let mut n = Name::new();
+    n.push_str(s).ok()?;
+    Some(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert!(valid_name("hello"));
+        assert!(valid_name("a_b-c.d9"));
+        assert!(!valid_name(""));
+        assert!(!valid_name("-x"));
+        assert!(!valid_name(".x"));
+        assert!(!valid_name("a/b"));
+        assert!(!valid_name(&"x".repeat(33)));
+        assert_eq!(name("ok").as_deref(), Some("ok"));
+        assert!(name("no spaces").is_none());
+    }
+}

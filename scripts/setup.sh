@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs every host tool azl-edge needs to build images and run its tests:
+# the Rust cross target, the aarch64 C compiler for ring, QEMU, swtpm, the
+# reference tools the tests cross-check against, and what a kernel build needs.
+# Idempotent: re-running only installs what is missing.
+set -euo pipefail
+
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+
+PKGS=(
+  gcc-aarch64-linux-gnu libc6-dev-arm64-cross        # C compiler for ring (aarch64)
+  qemu-system-arm qemu-user-static qemu-utils          # boot + run aarch64 binaries
+  swtpm swtpm-tools tpm2-tools                         # software TPM + reference tools
+  qemu-efi-aarch64                                     # edk2 UEFI firmware
+  cryptsetup-bin squashfs-tools dosfstools mtools fdisk gdisk e2fsprogs  # reference tools
+  cpio zstd xz-utils gzip                              # archive tools
+  linux-source-6.1 bc bison flex libssl-dev libelf-dev make   # small kernel build
+  busybox-static                                       # baseline (host); arm64 fetched below
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+  $SUDO dpkg --add-architecture arm64
+  $SUDO apt-get update -qq
+fi
+
+if command -v rustup >/dev/null 2>&1; then
+  rustup target list --installed | grep -qx aarch64-unknown-linux-musl ||
+    rustup target add aarch64-unknown-linux-musl
+fi
+echo "setup: host tools ready"
