@@ -1,0 +1,206 @@
+//! PID 1: the boot sequence (mount → modules → identity → watchdog →
+//! services) and the main loop that reaps, supervises, answers initctl,
+//! pets the watchdog and carries out shutdown. Nothing here may panic or
+//! return: fatal errors go to the emergency state.
+use crate::cgroup::Cgroups;
+use crate::control::Control;
+use crate::poller::{Poller, Token};
+use crate::protocol::Request;
+use crate::shutdown::Kind;
+use crate::signals::Action;
+use crate::supervise::{Escalation, Supervisor};
+use crate::watchdog::Watchdog;
+use crate::{config, emergency, identity, logger, modules, mount, signals};
+use std::time::{Duration, Instant};
+
+/// Emergency delay until the board config says otherwise.
+const DEFAULT_EMERGENCY_DELAY_S: u32 = 10;
+
+pub fn run() -> ! {
+    logger::install();
+    emergency::install_panic_hook(DEFAULT_EMERGENCY_DELAY_S);
+    log::info!("azl-edge init {} starting", env!("CARGO_PKG_VERSION"));
+    if let Err(e) = mount::early_mounts() {
+        emergency::enter(&e, DEFAULT_EMERGENCY_DELAY_S, None);
+    }
+    logger::attach_kmsg();
+    let cfg = match config::boot_config() {
+        Ok(c) => c,
+        Err(e) => emergency::enter(&e, DEFAULT_EMERGENCY_DELAY_S, None),
+    };
+    let delay = cfg.emergency_reboot_delay_s;
+    emergency::install_panic_hook(delay);
+    log::info!(
+        "image {} {} for board {}",
+        cfg.image_name,
+        cfg.image_version,
+        cfg.board
+    );
+    identity::set_hostname(&cfg.hostname);
+    identity::bring_up_loopback();
+    modules::load_all(&cfg.modules);
+
+    let mut watchdog = match &cfg.watchdog {
+        None => None,
+        Some(w) => match Watchdog::open(w) {
+            Ok(wd) => Some(wd),
+            Err(e) if w.required => emergency::enter(&e, delay, None),
+            Err(e) => {
+                log::warn!("{e}; continuing without a watchdog");
+                None
+            }
+        },
+    };
+    let sigfd = match signals::setup() {
+        Ok(fd) => fd,
+        Err(e) => emergency::enter(
+            &format!("cannot set up signals: {}", e.desc()),
+            delay,
+            watchdog.as_mut(),
+        ),
+    };
+    let poller = match Poller::new() {
+        Ok(p) => p,
+        Err(e) => emergency::enter(
+            &format!("cannot create epoll: {}", e.desc()),
+            delay,
+            watchdog.as_mut(),
+        ),
+    };
+    poller.add(&sigfd, Token::Signal);
+    let table = match config::service_table() {
+        Ok(t) => t,
+        Err(e) => emergency::enter(&e, delay, watchdog.as_mut()),
+    };
+    let mut control = match Control::bind(azl_formats::paths::CONTROL_SOCKET, &poller) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            log::error!(
+                "control socket {}: {e}; initctl will not work",
+                azl_formats::paths::CONTROL_SOCKET
+            );
+            None
+        }
+    };
+    log::info!("{} services in table", table.services.len());
+    let grace = Duration::from_millis(u64::from(cfg.shutdown_grace_ms));
+    let mut sup = Supervisor::new(table, Cgroups::init(), grace);
+    let mut shutting_down: Option<Kind> = None;
+
+    loop {
+        let now = Instant::now();
+        sup.tick(&poller, now);
+        if let Some(Escalation::Reboot(why)) = sup.take_escalation() {
+            log::warn!("reboot requested: {why}");
+            begin_shutdown(&mut sup, &mut shutting_down, Kind::Reboot, now);
+        }
+        if let Some(kind) = shutting_down {
+            if sup.all_stopped() {
+                crate::shutdown::finish(kind);
+            }
+        }
+        if let Some(c) = control.as_mut() {
+            c.expire(&poller, now);
+        }
+        let wd_next = watchdog.as_mut().map(|w| w.service(now));
+        let deadline = [
+            sup.next_deadline(),
+            wd_next,
+            control.as_ref().and_then(Control::next_deadline),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        for token in poller.wait(deadline) {
+            let now = Instant::now();
+            match token {
+                Token::Signal => {
+                    for action in signals::read(&sigfd) {
+                        match action {
+                            Action::Reap => {
+                                for (pid, exit) in signals::reap() {
+                                    if !sup.on_exit(pid, exit, &poller, now) {
+                                        log::debug!("reaped orphan {pid} ({exit})");
+                                    }
+                                }
+                            }
+                            Action::Poweroff => {
+                                begin_shutdown(&mut sup, &mut shutting_down, Kind::Poweroff, now)
+                            }
+                            Action::Reboot => {
+                                begin_shutdown(&mut sup, &mut shutting_down, Kind::Reboot, now)
+                            }
+                            Action::Ignore => {}
+                        }
+                    }
+                }
+                Token::Listener => {
+                    if let Some(c) = control.as_mut() {
+                        c.on_listener(&poller);
+                    }
+                }
+                Token::Conn(slot) => {
+                    let pending = control.as_mut().and_then(|c| c.on_conn(slot, &poller));
+                    if let Some(p) = pending {
+                        let result = match &p.request {
+                            Request::Status => Ok(sup.status(now)),
+                            Request::Version => {
+                                Ok(format!("azl-edge init {}", env!("CARGO_PKG_VERSION")))
+                            }
+                            Request::Start(s) => sup.start(s, &poller, now),
+                            Request::Stop(s) => sup.stop(s, now),
+                            Request::Restart(s) => sup.restart(s, &poller, now),
+                            Request::Reboot => {
+                                begin_shutdown(&mut sup, &mut shutting_down, Kind::Reboot, now);
+                                Ok("rebooting".into())
+                            }
+                            Request::Poweroff => {
+                                begin_shutdown(&mut sup, &mut shutting_down, Kind::Poweroff, now);
+                                Ok("powering off".into())
+                            }
+                            Request::WatchdogTest => match watchdog.as_ref() {
+                                None => Err("no watchdog is armed on this device".into()),
+                                Some(_) => {
+                                    Ok("main loop stopping; the watchdog must reset the board"
+                                        .into())
+                                }
+                            },
+                        };
+                        let wedge = matches!(p.request, Request::WatchdogTest) && result.is_ok();
+                        p.answer(result);
+                        if wedge {
+                            wedge_for_watchdog_test();
+                        }
+                    }
+                }
+                Token::Output(i) => sup.on_output(i, &poller),
+                Token::Notify(i) => sup.on_notify(i, &poller),
+            }
+        }
+    }
+}
+
+fn begin_shutdown(sup: &mut Supervisor, state: &mut Option<Kind>, kind: Kind, now: Instant) {
+    if state.is_none() {
+        log::info!(
+            "shutdown: {} requested; stopping services",
+            if kind == Kind::Poweroff {
+                "power off"
+            } else {
+                "reboot"
+            }
+        );
+        *state = Some(kind);
+        sup.begin_shutdown(now);
+    }
+}
+
+/// `initctl watchdog-test`: stop running the main loop (as a wedged init
+/// would). Only the hardware watchdog can end this.
+fn wedge_for_watchdog_test() -> ! {
+    log::warn!("watchdog test: main loop stopped, no more watchdog pets");
+    nix::unistd::sync();
+    loop {
+        std::thread::sleep(Duration::from_secs(3600));
+    }
+}
