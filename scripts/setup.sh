@@ -17,6 +17,7 @@ PKGS=(
   cpio zstd xz-utils gzip                              # archive tools
   linux-source-6.1 bc bison flex libssl-dev libelf-dev make   # small kernel build
   busybox-static                                       # baseline (host); arm64 fetched below
+  ipxe-qemu                                            # efi-virtio.rom for QEMU's default virtio-net-pci NIC
 )
 
 missing=()

@@ -11,6 +11,7 @@ extern crate alloc;
 
 pub mod boot;
 pub mod envelope;
+pub mod manifest;
 pub mod services;
 
 pub use boot::{BootConfig, Watchdog};

@@ -1,1 +1,307 @@
+//! Harness for the end-to-end tests: finds the built artifacts (imagegen,
+//! the aarch64 init, the cached kernels, busybox for test services), writes
+//! image configs, builds them with the real `imagegen build`, boots them
+//! with the real `imagegen run` (QEMU, optionally swtpm) and gives the
+//! serial log back for assertions.
+//!
+//! Nothing is mocked: a missing artifact is a test failure that says which
+//! script produces it (`scripts/test.sh` runs them all).
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
+pub use tempfile::TempDir;
+
+/// Which kernel to boot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kernel {
+    /// Debian's stock modular arm64 kernel: virtio, dm-verity, … are modules.
+    Debian,
+    /// The small kernel built from linux-source-6.1 with the board fragment.
+    Small,
+}
+
+impl Kernel {
+    pub fn dir(self) -> PathBuf {
+        let name = match self {
+            Kernel::Debian => "debian-6.1",
+            Kernel::Small => "small-6.1",
+        };
+        let d = cache().join("kernels").join(name);
+        assert!(d.is_dir(), "kernel {} missing: run scripts/kernels.sh (or scripts/test.sh)", d.display());
+        d
+    }
+}
+
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+}
+
+pub fn cache() -> PathBuf {
+    match std::env::var_os("AZL_CACHE") {
+        Some(c) => PathBuf::from(c),
+        None => PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/root".into())).join(".cache/azl-edge"),
+    }
+}
+
+fn artifact(env: &str, default: PathBuf, how: &str) -> PathBuf {
+    let p = std::env::var_os(env).map(PathBuf::from).unwrap_or(default);
+    assert!(p.exists(), "{} missing ({how}; or set {env})", p.display());
+    p
+}
+
+pub fn imagegen() -> PathBuf {
+    artifact("AZL_IMAGEGEN", workspace().join("target/release/imagegen"), "cargo build --release -p imagegen")
+}
+
+pub fn init_binary() -> PathBuf {
+    artifact(
+        "AZL_INIT",
+        workspace().join("target/aarch64-unknown-linux-musl/release/init"),
+        "cargo build --release -p azl-init --target aarch64-unknown-linux-musl",
+    )
+}
+
+pub fn busybox() -> PathBuf {
+    artifact("AZL_BUSYBOX", cache().join("guest/busybox-arm64/bin/busybox"), "run scripts/guest-tools.sh")
+}
+
+/// Busybox applets test services use.
+const APPLETS: &[&str] = &[
+    "sh", "sleep", "echo", "cat", "ls", "kill", "grep", "ps", "hostname", "test", "true", "false", "wc", "mount", "sync",
+    "date", "head", "tail", "stat", "dd", "rm", "mkdir", "touch", "sed", "awk", "seq", "env", "id", "uptime",
+];
+
+/// An image config under construction. `body` holds `[[service]]`,
+/// `[[file]]`, … sections in TOML; busybox is always included.
+pub struct Image {
+    pub name: String,
+    pub kernel: Kernel,
+    pub body: String,
+    pub board: Option<PathBuf>,
+    pub cmdline: String,
+}
+
+impl Image {
+    pub fn new(name: &str, kernel: Kernel) -> Image {
+        Image { name: name.into(), kernel, body: String::new(), board: None, cmdline: String::new() }
+    }
+
+    /// Add TOML sections.
+    pub fn with(mut self, toml: &str) -> Image {
+        self.body.push_str(toml);
+        self.body.push('\n');
+        self
+    }
+
+    /// Add a shell-script service (`/bin/sh -c SCRIPT`) with extra keys.
+    pub fn sh_service(self, name: &str, script: &str, extra: &str) -> Image {
+        let script = toml_str(script);
+        self.with(&format!("[[service]]\nname = \"{name}\"\nexec = [\"/bin/sh\", \"-c\", {script}]\n{extra}\n"))
+    }
+
+    /// Add a service that powers the machine off once `after` are ready,
+    /// after running `script` (whose output lands in the log).
+    pub fn finisher(self, after: &[&str], script: &str) -> Image {
+        let after: Vec<String> = after.iter().map(|a| format!("\"{a}\"")).collect();
+        let body = format!("{script}\n/sbin/initctl poweroff");
+        self.sh_service("finish", &body, &format!("restart = \"never\"\nafter = [{}]", after.join(", ")))
+    }
+
+    pub fn board_file(mut self, path: PathBuf) -> Image {
+        self.board = Some(path);
+        self
+    }
+
+    pub fn config_text(&self) -> String {
+        let board = match &self.board {
+            Some(p) => p.display().to_string(),
+            None => "qemu-virt".into(),
+        };
+        let mut s = format!(
+            "[image]\nname = \"{}\"\nversion = \"1.0.0\"\nhostname = \"testhost\"\nboard = {}\ninit = {}\n\n[kernel]\npath = {}\n",
+            self.name,
+            toml_str(&board),
+            toml_str(&init_binary().display().to_string()),
+            toml_str(&self.kernel.dir().display().to_string()),
+        );
+        if !self.cmdline.is_empty() {
+            s.push_str(&format!("cmdline = {}\n", toml_str(&self.cmdline)));
+        }
+        s.push_str(&format!(
+            "\n[[file]]\nsrc = {}\ndst = \"/bin/busybox\"\nmode = \"0755\"\n",
+            toml_str(&busybox().display().to_string())
+        ));
+        for a in APPLETS {
+            s.push_str(&format!("\n[[file]]\nsymlink = \"busybox\"\ndst = \"/bin/{a}\"\n"));
+        }
+        s.push('\n');
+        s.push_str(&self.body);
+        s
+    }
+
+    /// Write the config into `dir` and run `imagegen build`; panics with
+    /// imagegen's stderr on failure.
+    pub fn build(&self, dir: &Path) -> PathBuf {
+        let out = dir.join("out");
+        let r = build_config(dir, &self.config_text(), &[]);
+        assert!(r.ok, "imagegen build failed:\n{}\n--- config ---\n{}", r.stderr, self.config_text());
+        out
+    }
+}
+
+/// Quote a string for TOML.
+pub fn toml_str(s: &str) -> String {
+    let mut o = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => o.push_str("\\\""),
+            '\\' => o.push_str("\\\\"),
+            '\n' => o.push_str("\\n"),
+            '\t' => o.push_str("\\t"),
+            c => o.push(c),
+        }
+    }
+    o.push('"');
+    o
+}
+
+/// Result of running imagegen.
+pub struct CmdResult {
+    pub ok: bool,
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Write `config` to `dir/image.toml` and run `imagegen build --config … -o dir/out EXTRA`.
+pub fn build_config(dir: &Path, config: &str, extra: &[&str]) -> CmdResult {
+    let cfg = dir.join("image.toml");
+    std::fs::write(&cfg, config).unwrap_or_else(|e| panic!("write {}: {e}", cfg.display()));
+    let out = dir.join("out");
+    let mut cmd = Command::new(imagegen());
+    cmd.arg("build").arg("--config").arg(&cfg).arg("-o").arg(&out).args(extra);
+    run(cmd)
+}
+
+pub fn run(mut cmd: Command) -> CmdResult {
+    let o = cmd.stdin(Stdio::null()).output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    CmdResult {
+        ok: o.status.success(),
+        code: o.status.code(),
+        stdout: String::from_utf8_lossy(&o.stdout).into(),
+        stderr: String::from_utf8_lossy(&o.stderr).into(),
+    }
+}
+
+/// Options for one boot.
+#[derive(Default)]
+pub struct Boot {
+    pub tpm: bool,
+    pub disks: Vec<PathBuf>,
+    pub timeout: Option<Duration>,
+    pub append: String,
+}
+
+/// What a boot produced.
+pub struct Booted {
+    pub code: Option<i32>,
+    pub serial: String,
+    pub stderr: String,
+    pub elapsed: Duration,
+}
+
+impl Booted {
+    /// Index of the first serial line containing `needle`, or a panic that
+    /// shows the log.
+    pub fn line(&self, needle: &str) -> usize {
+        self.serial
+            .lines()
+            .position(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("serial log lacks {needle:?}\n{}", self.dump()))
+    }
+
+    pub fn has(&self, needle: &str) -> bool {
+        self.serial.contains(needle)
+    }
+
+    pub fn count(&self, needle: &str) -> usize {
+        self.serial.lines().filter(|l| l.contains(needle)).count()
+    }
+
+    /// Assert the needles appear in this order (first occurrences).
+    pub fn assert_order(&self, needles: &[&str]) {
+        let idx: Vec<usize> = needles.iter().map(|n| self.line(n)).collect();
+        assert!(idx.windows(2).all(|w| w[0] < w[1]), "expected order {needles:?}, got lines {idx:?}\n{}", self.dump());
+    }
+
+    pub fn assert_clean_poweroff(&self) {
+        assert_eq!(self.code, Some(0), "QEMU exit code\n{}", self.dump());
+        self.line("shutdown: power off");
+        self.line("reboot: Power down");
+    }
+
+    /// Text after a marker line like `value=…` printed by a test service.
+    pub fn value(&self, key: &str) -> String {
+        let needle = format!("{key}=");
+        let l = self.line(&needle);
+        let line = self.serial.lines().nth(l).unwrap_or_default();
+        line.split(&needle).nth(1).unwrap_or_default().trim().to_string()
+    }
+
+    pub fn dump(&self) -> String {
+        format!("--- serial ({:?}, exit {:?}) ---\n{}\n--- stderr ---\n{}", self.elapsed, self.code, self.serial, self.stderr)
+    }
+}
+
+/// Boot an imagegen output directory with `imagegen run`.
+pub fn boot(out: &Path, opts: &Boot) -> Booted {
+    let timeout = opts.timeout.unwrap_or(Duration::from_secs(120));
+    let mut cmd = Command::new(imagegen());
+    cmd.arg("run").arg(out).arg("--timeout").arg(timeout.as_secs().to_string());
+    if opts.tpm {
+        cmd.arg("--tpm");
+    }
+    for d in &opts.disks {
+        cmd.arg("--disk").arg(d);
+    }
+    if !opts.append.is_empty() {
+        cmd.arg("--append").arg(&opts.append);
+    }
+    let start = Instant::now();
+    let r = run(cmd);
+    let b = Booted { code: r.code, serial: r.stdout, stderr: r.stderr, elapsed: start.elapsed() };
+    assert_ne!(b.code, Some(124), "boot timed out\n{}", b.dump());
+    b
+}
+
+/// A raw disk image of `mib` MiB (sparse).
+pub fn blank_disk(dir: &Path, name: &str, mib: u64) -> PathBuf {
+    let p = dir.join(name);
+    let f = std::fs::File::create(&p).unwrap_or_else(|e| panic!("create {}: {e}", p.display()));
+    f.set_len(mib << 20).unwrap_or_else(|e| panic!("size {}: {e}", p.display()));
+    p
+}
+
+/// A copy of the qemu-virt board file with `(from, to)` text replacements,
+/// written into `dir` (for tests that need other board settings).
+pub fn board_variant(dir: &Path, replacements: &[(&str, &str)]) -> PathBuf {
+    let src = workspace().join("boards/qemu-virt.toml");
+    let mut text = std::fs::read_to_string(&src).unwrap_or_else(|e| panic!("read {}: {e}", src.display()));
+    for (from, to) in replacements {
+        assert!(text.contains(from), "board file lacks {from:?}");
+        text = text.replace(from, to);
+    }
+    let dst = dir.join("board.toml");
+    std::fs::write(&dst, text).unwrap_or_else(|e| panic!("write {}: {e}", dst.display()));
+    // Keep the fragment reference valid next to the copy.
+    let frag = workspace().join("boards/qemu-virt.config");
+    if frag.exists() {
+        let _ = std::fs::copy(&frag, dir.join("qemu-virt.config"));
+    }
+    dst
+}
+
+pub fn tempdir() -> TempDir {
+    tempfile::Builder::new().prefix("azl-e2e-").tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"))
+}
