@@ -22,8 +22,9 @@ pub fn finish(kind: Kind) -> ! {
         let until = Instant::now() + Duration::from_secs(2);
         while Instant::now() < until {
             crate::signals::reap();
-            // ESRCH: no process left to signal.
-            if kill(all, None).is_err() {
+            // Every process left is ours (orphans are re-parented to PID 1),
+            // so "no children" means nothing is left.
+            if !crate::signals::children_left() {
                 break;
             }
             std::thread::sleep(Duration::from_millis(50));

@@ -134,7 +134,7 @@ fn sigterm_stops_services_in_reverse_order_within_grace() {
         "s2-got-term",
         "stopping s1",
         "s1-got-term",
-        "shutdown: power off",
+        "shutdown: terminating remaining processes",
     ]);
     // The cooperative services stop without being killed.
     assert_eq!(b.count("did not stop within its grace period"), 1, "{}", b.dump());
@@ -154,8 +154,12 @@ fn initctl_status_and_restart_against_running_init() {
         )
         .build(dir.path());
     let b = boot(&out, &Boot::default());
-    b.assert_order(&["SERVICE", "restarting worker", "stopping worker", "stopped worker", "started worker"]);
+    b.assert_order(&["SERVICE", "stopping worker", "stopped worker", "restarting worker"]);
+    assert_eq!(b.count("started worker (pid"), 2, "{}", b.dump());
     assert_eq!(b.count("worker-start-"), 2, "{}", b.dump());
+    // The second status shows the new pid, still running.
+    let second = b.serial.lines().filter(|l| l.contains("worker ") && l.contains("running")).count();
+    assert_eq!(second, 2, "{}", b.dump());
     assert_eq!(b.value("restart-rc"), "0");
     assert_eq!(b.value("bad-rc"), "1");
     assert_eq!(b.value("usage-rc"), "2");
