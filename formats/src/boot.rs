@@ -25,6 +25,23 @@ pub struct BootConfig {
     pub emergency_reboot_delay_s: u32,
     /// Default time a service gets between SIGTERM and SIGKILL at shutdown.
     pub shutdown_grace_ms: u32,
+    /// Where the root filesystem comes from. `None`: everything is in the
+    /// initramfs (development images). `Some`: stage 1 in the initramfs
+    /// verifies and mounts the root slot, then switches root.
+    pub root: Option<RootSpec>,
+}
+
+/// The verified root filesystem stage 1 assembles.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RootSpec {
+    /// GPT name of the root slot partition (`root-a`).
+    pub partition: String,
+    /// GPT name of the persistent data partition (ext4, mounted on /data).
+    pub data_partition: Option<String>,
+    /// How long to wait for the partitions to appear.
+    pub wait_s: u32,
+    /// Accept an unsigned manifest (`imagegen build --insecure-unsigned`).
+    pub allow_unsigned: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -63,6 +80,12 @@ mod tests {
             }),
             emergency_reboot_delay_s: 10,
             shutdown_grace_ms: 5000,
+            root: Some(RootSpec {
+                partition: "root-a".into(),
+                data_partition: Some("data".into()),
+                wait_s: 10,
+                allow_unsigned: false,
+            }),
         };
         let b = c.to_bytes().unwrap();
         assert_eq!(&b[..4], b"AZBC");

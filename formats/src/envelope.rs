@@ -61,6 +61,8 @@ impl fmt::Display for FormatError {
     }
 }
 
+impl core::error::Error for FormatError {}
+
 struct Printable<'a>(&'a [u8; 4]);
 impl fmt::Debug for Printable<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -14,7 +14,7 @@ pub mod envelope;
 pub mod manifest;
 pub mod services;
 
-pub use boot::{BootConfig, Watchdog};
+pub use boot::{BootConfig, RootSpec, Watchdog};
 pub use envelope::FormatError;
 pub use services::{CrashLoop, CrashLoopAction, Readiness, RestartPolicy, Service, ServiceTable};
 

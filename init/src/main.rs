@@ -8,17 +8,21 @@ mod clock;
 mod config;
 mod control;
 mod ctl;
+mod disk;
 mod emergency;
 mod identity;
 mod logger;
+mod manifest;
 mod modules;
 mod mount;
 mod pid1;
 mod poller;
 mod protocol;
+mod root;
 mod shutdown;
 mod signals;
 mod supervise;
+mod verity;
 mod watchdog;
 
 fn main() {

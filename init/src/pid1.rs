@@ -10,9 +10,11 @@ use crate::shutdown::Kind;
 use crate::signals::Action;
 use crate::supervise::{Escalation, Supervisor};
 use crate::watchdog::Watchdog;
-use crate::{config, emergency, identity, logger, modules, mount, signals};
+use crate::{config, emergency, identity, logger, modules, mount, root, signals};
 use std::time::{Duration, Instant};
 
+/// How often stage 2 asks dm-verity whether it has seen corruption.
+const HEALTH_INTERVAL: Duration = Duration::from_secs(2);
 /// Emergency delay until the board config says otherwise.
 const DEFAULT_EMERGENCY_DELAY_S: u32 = 10;
 
@@ -51,6 +53,9 @@ pub fn run() -> ! {
             }
         },
     };
+    if let Some(spec) = cfg.root.as_ref().filter(|_| root::in_initramfs()) {
+        stage1(spec, &cfg.board, delay, watchdog.as_mut());
+    }
     let sigfd = match signals::setup() {
         Ok(fd) => fd,
         Err(e) => emergency::enter(
@@ -86,6 +91,8 @@ pub fn run() -> ! {
     let grace = Duration::from_millis(u64::from(cfg.shutdown_grace_ms));
     let mut sup = Supervisor::new(table, Cgroups::init(), grace);
     let mut shutting_down: Option<Kind> = None;
+    // Stage 2 of a verified boot: watch dm-verity for corruption.
+    let mut next_health = cfg.root.as_ref().map(|_| Instant::now());
 
     loop {
         let now = Instant::now();
@@ -101,6 +108,12 @@ pub fn run() -> ! {
         }
         if let Some(c) = control.as_mut() {
             c.expire(&poller, now);
+        }
+        if let Some(at) = next_health.filter(|at| now >= *at) {
+            if let Err(e) = root::check_health() {
+                emergency::enter(&format!("root filesystem is corrupted: {e}"), delay, watchdog.as_mut());
+            }
+            next_health = Some(at + HEALTH_INTERVAL);
         }
         let wd_next = watchdog.as_mut().map(|w| w.service(now));
         let deadline = [
@@ -178,6 +191,16 @@ pub fn run() -> ! {
             }
         }
     }
+}
+
+/// Stage 1 (initramfs): assemble the verified root and switch to it.
+/// Returns never: exec of the root's init, or the emergency state.
+fn stage1(spec: &azl_formats::RootSpec, board: &str, delay: u32, watchdog: Option<&mut Watchdog>) -> ! {
+    let err = match root::assemble(spec, board) {
+        Ok(_verified) => root::switch_root(),
+        Err(e) => e,
+    };
+    emergency::enter(&err, delay, watchdog)
 }
 
 fn begin_shutdown(sup: &mut Supervisor, state: &mut Option<Kind>, kind: Kind, now: Instant) {
