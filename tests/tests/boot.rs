@@ -216,3 +216,29 @@ fn memory_limit_and_cgroup_per_service() {
     assert_eq!(b.value("members"), "1");
     b.assert_clean_poweroff();
 }
+
+#[test]
+fn fatal_boot_error_enters_emergency_and_reboots_after_board_delay() {
+    let dir = tempdir();
+    let board = board_variant(
+        dir.path(),
+        &[
+            ("device = \"/dev/watchdog\"", "device = \"/dev/no-such-watchdog\""),
+            ("required = false", "required = true"),
+            ("emergency_reboot_delay_s = 10", "emergency_reboot_delay_s = 2"),
+        ],
+    );
+    let out = Image::new("emergency", Kernel::Small)
+        .board_file(board)
+        .sh_service("never", "echo must-not-run", "")
+        .build(dir.path());
+    let b = boot(&out, &Boot::default());
+    b.assert_order(&[
+        "EMERGENCY: watchdog /dev/no-such-watchdog: No such file or directory",
+        "EMERGENCY: boot cannot continue; rebooting in 2 s",
+        "shutdown: reboot",
+    ]);
+    assert!(!b.has("must-not-run"), "{}", b.dump());
+    assert!(!b.has("Kernel panic"), "{}", b.dump());
+    assert_eq!(b.code, Some(0), "{}", b.dump());
+}
