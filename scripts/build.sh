@@ -7,5 +7,5 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh >&2
 scripts/kernels.sh "${AZL_KERNELS:-all}" >&2
 scripts/guest-tools.sh >&2
-cargo build --release --locked -p azl-init --target aarch64-unknown-linux-musl >&2
+scripts/build-init.sh >&2
 cargo build --release --locked -p imagegen >&2

@@ -10,18 +10,34 @@ use std::time::{Duration, Instant};
 #[derive(Debug)]
 pub enum DiskError {
     /// No partition with that GPT name appeared in time.
-    NotFound { partname: String, waited: Duration, seen: Vec<String> },
-    Io { path: String, offset: u64, err: std::io::Error },
+    NotFound {
+        partname: String,
+        waited: Duration,
+        seen: Vec<String>,
+    },
+    Io {
+        path: String,
+        offset: u64,
+        err: std::io::Error,
+    },
 }
 
 impl fmt::Display for DiskError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::NotFound { partname, waited, seen } => write!(
+            Self::NotFound {
+                partname,
+                waited,
+                seen,
+            } => write!(
                 f,
                 "no partition named {partname:?} after {} ms (block devices: {})",
                 waited.as_millis(),
-                if seen.is_empty() { "none".to_string() } else { seen.join(", ") }
+                if seen.is_empty() {
+                    "none".to_string()
+                } else {
+                    seen.join(", ")
+                }
             ),
             Self::Io { path, offset, err } => write!(f, "{path} at offset {offset}: {err}"),
         }
@@ -37,16 +53,22 @@ pub struct Partition {
 }
 
 fn uevent_value(text: &str, key: &str) -> Option<String> {
-    text.lines().find_map(|l| l.strip_prefix(key).and_then(|r| r.strip_prefix('='))).map(str::to_string)
+    text.lines()
+        .find_map(|l| l.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
+        .map(str::to_string)
 }
 
 fn scan(partname: &str) -> (Option<Partition>, Vec<String>) {
     let mut seen = Vec::new();
-    let Ok(dir) = std::fs::read_dir("/sys/class/block") else { return (None, seen) };
+    let Ok(dir) = std::fs::read_dir("/sys/class/block") else {
+        return (None, seen);
+    };
     let mut entries: Vec<PathBuf> = dir.flatten().map(|e| e.path()).collect();
     entries.sort();
     for p in entries {
-        let Some(name) = p.file_name().and_then(|n| n.to_str()).map(str::to_string) else { continue };
+        let Some(name) = p.file_name().and_then(|n| n.to_str()).map(str::to_string) else {
+            continue;
+        };
         let uevent = std::fs::read_to_string(p.join("uevent")).unwrap_or_default();
         let pn = uevent_value(&uevent, "PARTNAME");
         seen.push(match &pn {
@@ -54,9 +76,17 @@ fn scan(partname: &str) -> (Option<Partition>, Vec<String>) {
             None => name.clone(),
         });
         if pn.as_deref() == Some(partname) {
-            let sectors: u64 =
-                std::fs::read_to_string(p.join("size")).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0);
-            return (Some(Partition { dev: format!("/dev/{name}"), size_bytes: sectors * 512 }), seen);
+            let sectors: u64 = std::fs::read_to_string(p.join("size"))
+                .ok()
+                .and_then(|s| s.trim().parse().ok())
+                .unwrap_or(0);
+            return (
+                Some(Partition {
+                    dev: format!("/dev/{name}"),
+                    size_bytes: sectors * 512,
+                }),
+                seen,
+            );
         }
     }
     (None, seen)
@@ -74,7 +104,11 @@ pub fn find_partition(partname: &str, wait: Duration) -> Result<Partition, DiskE
             }
         }
         if start.elapsed() >= wait {
-            return Err(DiskError::NotFound { partname: partname.to_string(), waited: start.elapsed(), seen });
+            return Err(DiskError::NotFound {
+                partname: partname.to_string(),
+                waited: start.elapsed(),
+                seen,
+            });
         }
         std::thread::sleep(Duration::from_millis(25));
     }
@@ -82,7 +116,11 @@ pub fn find_partition(partname: &str, wait: Duration) -> Result<Partition, DiskE
 
 /// Read exactly `len` bytes at `offset` of a device.
 pub fn read_at(dev: &str, offset: u64, len: usize) -> Result<Vec<u8>, DiskError> {
-    let err = |err| DiskError::Io { path: dev.to_string(), offset, err };
+    let err = |err| DiskError::Io {
+        path: dev.to_string(),
+        offset,
+        err,
+    };
     let f = File::open(dev).map_err(err)?;
     let mut buf = vec![0u8; len];
     f.read_exact_at(&mut buf, offset).map_err(err)?;

@@ -12,17 +12,41 @@ pub const PUBLIC_KEY: &str = "/etc/azl-edge/manifest.pub";
 #[derive(Debug)]
 pub enum ManifestError {
     Disk(DiskError),
-    TooSmall { dev: String, size: u64 },
-    Region { dev: String, err: RegionError },
+    TooSmall {
+        dev: String,
+        size: u64,
+    },
+    Region {
+        dev: String,
+        err: RegionError,
+    },
     /// The image requires a signature, the manifest has none.
-    Unsigned { dev: String },
+    Unsigned {
+        dev: String,
+    },
     /// No key in the initramfs, but the image is not marked insecure.
-    NoKey { err: std::io::Error },
-    KeyMismatch { expected: [u8; 8], found: [u8; 8] },
-    BadSignature { dev: String },
-    Decode { dev: String, err: azl_formats::FormatError },
-    WrongBoard { manifest: String, device: String },
-    WrongPartition { manifest: String, booted: String },
+    NoKey {
+        err: std::io::Error,
+    },
+    KeyMismatch {
+        expected: [u8; 8],
+        found: [u8; 8],
+    },
+    BadSignature {
+        dev: String,
+    },
+    Decode {
+        dev: String,
+        err: azl_formats::FormatError,
+    },
+    WrongBoard {
+        manifest: String,
+        device: String,
+    },
+    WrongPartition {
+        manifest: String,
+        booted: String,
+    },
 }
 
 fn hex(b: &[u8]) -> String {
@@ -33,9 +57,15 @@ impl fmt::Display for ManifestError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Disk(e) => write!(f, "manifest: {e}"),
-            Self::TooSmall { dev, size } => write!(f, "manifest: {dev} is too small ({size} bytes) to hold a manifest"),
+            Self::TooSmall { dev, size } => write!(
+                f,
+                "manifest: {dev} is too small ({size} bytes) to hold a manifest"
+            ),
             Self::Region { dev, err } => write!(f, "manifest on {dev}: {err}"),
-            Self::Unsigned { dev } => write!(f, "manifest on {dev} is unsigned, but this image requires a signed manifest"),
+            Self::Unsigned { dev } => write!(
+                f,
+                "manifest on {dev} is unsigned, but this image requires a signed manifest"
+            ),
             Self::NoKey { err } => write!(f, "manifest: no public key at {PUBLIC_KEY}: {err}"),
             Self::KeyMismatch { expected, found } => write!(
                 f,
@@ -43,13 +73,22 @@ impl fmt::Display for ManifestError {
                 hex(found),
                 hex(expected)
             ),
-            Self::BadSignature { dev } => write!(f, "manifest on {dev}: signature does not verify (manifest altered or forged)"),
+            Self::BadSignature { dev } => write!(
+                f,
+                "manifest on {dev}: signature does not verify (manifest altered or forged)"
+            ),
             Self::Decode { dev, err } => write!(f, "manifest on {dev}: {err}"),
             Self::WrongBoard { manifest, device } => {
-                write!(f, "manifest is for board {manifest:?}, this device is {device:?}")
+                write!(
+                    f,
+                    "manifest is for board {manifest:?}, this device is {device:?}"
+                )
             }
             Self::WrongPartition { manifest, booted } => {
-                write!(f, "manifest describes root partition {manifest:?} but was read from {booted:?}")
+                write!(
+                    f,
+                    "manifest describes root partition {manifest:?} but was read from {booted:?}"
+                )
             }
         }
     }
@@ -70,20 +109,38 @@ pub struct Verified {
 }
 
 /// Read the manifest from the end of `part` and verify it.
-pub fn load(part: &Partition, partname: &str, board: &str, allow_unsigned: bool) -> Result<Verified, ManifestError> {
+pub fn load(
+    part: &Partition,
+    partname: &str,
+    board: &str,
+    allow_unsigned: bool,
+) -> Result<Verified, ManifestError> {
     if part.size_bytes < MANIFEST_REGION {
-        return Err(ManifestError::TooSmall { dev: part.dev.clone(), size: part.size_bytes });
+        return Err(ManifestError::TooSmall {
+            dev: part.dev.clone(),
+            size: part.size_bytes,
+        });
     }
-    let raw = disk::read_at(&part.dev, part.size_bytes - MANIFEST_REGION, MANIFEST_REGION as usize)
-        .map_err(ManifestError::Disk)?;
+    let raw = disk::read_at(
+        &part.dev,
+        part.size_bytes - MANIFEST_REGION,
+        MANIFEST_REGION as usize,
+    )
+    .map_err(ManifestError::Disk)?;
     let dev = part.dev.clone();
-    let sm = SignedManifest::from_region(&raw).map_err(|err| ManifestError::Region { dev: dev.clone(), err })?;
+    let sm = SignedManifest::from_region(&raw).map_err(|err| ManifestError::Region {
+        dev: dev.clone(),
+        err,
+    })?;
     let signed = match &sm.signature {
         Some(sig) => {
             let key = std::fs::read(PUBLIC_KEY).map_err(|err| ManifestError::NoKey { err })?;
             let expected = key_id(&key);
             if sig.key_id != expected {
-                return Err(ManifestError::KeyMismatch { expected, found: sig.key_id });
+                return Err(ManifestError::KeyMismatch {
+                    expected,
+                    found: sig.key_id,
+                });
             }
             UnparsedPublicKey::new(&ED25519, &key)
                 .verify(&sm.manifest, &sig.ed25519)
@@ -93,9 +150,15 @@ pub fn load(part: &Partition, partname: &str, board: &str, allow_unsigned: bool)
         None if allow_unsigned => false,
         None => return Err(ManifestError::Unsigned { dev }),
     };
-    let manifest = sm.manifest().map_err(|err| ManifestError::Decode { dev: dev.clone(), err })?;
+    let manifest = sm.manifest().map_err(|err| ManifestError::Decode {
+        dev: dev.clone(),
+        err,
+    })?;
     if manifest.board != board {
-        return Err(ManifestError::WrongBoard { manifest: manifest.board, device: board.to_string() });
+        return Err(ManifestError::WrongBoard {
+            manifest: manifest.board,
+            device: board.to_string(),
+        });
     }
     if manifest.rootfs.partition.as_str() != partname {
         return Err(ManifestError::WrongPartition {

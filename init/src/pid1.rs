@@ -111,7 +111,11 @@ pub fn run() -> ! {
         }
         if let Some(at) = next_health.filter(|at| now >= *at) {
             if let Err(e) = root::check_health() {
-                emergency::enter(&format!("root filesystem is corrupted: {e}"), delay, watchdog.as_mut());
+                emergency::enter(
+                    &format!("root filesystem is corrupted: {e}"),
+                    delay,
+                    watchdog.as_mut(),
+                );
             }
             next_health = Some(at + HEALTH_INTERVAL);
         }
@@ -195,7 +199,12 @@ pub fn run() -> ! {
 
 /// Stage 1 (initramfs): assemble the verified root and switch to it.
 /// Returns never: exec of the root's init, or the emergency state.
-fn stage1(spec: &azl_formats::RootSpec, board: &str, delay: u32, watchdog: Option<&mut Watchdog>) -> ! {
+fn stage1(
+    spec: &azl_formats::RootSpec,
+    board: &str,
+    delay: u32,
+    watchdog: Option<&mut Watchdog>,
+) -> ! {
     let err = match root::assemble(spec, board) {
         Ok(_verified) => root::switch_root(),
         Err(e) => e,

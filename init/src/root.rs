@@ -27,9 +27,20 @@ pub enum RootError {
     Disk(DiskError),
     Manifest(ManifestError),
     Verity(DmError),
-    Mount { what: String, target: String, errno: Errno, kernel: Vec<String> },
-    ServiceTable { expected: String, found: String },
-    Switch { step: &'static str, errno: Errno },
+    Mount {
+        what: String,
+        target: String,
+        errno: Errno,
+        kernel: Vec<String>,
+    },
+    ServiceTable {
+        expected: String,
+        found: String,
+    },
+    Switch {
+        step: &'static str,
+        errno: Errno,
+    },
 }
 
 impl fmt::Display for RootError {
@@ -82,7 +93,12 @@ pub fn kernel_verity_errors() -> Vec<String> {
             Ok(0) => break,
             Ok(n) => {
                 let rec = String::from_utf8_lossy(buf.get(..n).unwrap_or(&[])).into_owned();
-                let msg = rec.split_once(';').map(|(_, m)| m).unwrap_or(&rec).trim().to_string();
+                let msg = rec
+                    .split_once(';')
+                    .map(|(_, m)| m)
+                    .unwrap_or(&rec)
+                    .trim()
+                    .to_string();
                 if msg.contains("verity") && (msg.contains("corrupt") || msg.contains("error")) {
                     out.push(msg);
                 }
@@ -96,7 +112,13 @@ pub fn kernel_verity_errors() -> Vec<String> {
 }
 use std::os::unix::fs::OpenOptionsExt;
 
-fn do_mount(src: &str, target: &str, fstype: &str, flags: MsFlags, data: Option<&str>) -> Result<(), RootError> {
+fn do_mount(
+    src: &str,
+    target: &str,
+    fstype: &str,
+    flags: MsFlags,
+    data: Option<&str>,
+) -> Result<(), RootError> {
     let _ = std::fs::create_dir_all(target);
     mount(Some(src), target, Some(fstype), flags, data).map_err(|errno| RootError::Mount {
         what: format!("{fstype} {src}"),
@@ -107,25 +129,40 @@ fn do_mount(src: &str, target: &str, fstype: &str, flags: MsFlags, data: Option<
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
-    azl_formats::manifest::Hex(ring::digest::digest(&ring::digest::SHA256, bytes).as_ref()).to_string()
+    azl_formats::manifest::Hex(ring::digest::digest(&ring::digest::SHA256, bytes).as_ref())
+        .to_string()
 }
 
 /// Assemble the verified root at `/sysroot`. Returns the verified manifest.
 pub fn assemble(spec: &RootSpec, board: &str) -> Result<Verified, RootError> {
     let wait = Duration::from_secs(u64::from(spec.wait_s));
     let part = disk::find_partition(&spec.partition, wait).map_err(RootError::Disk)?;
-    log::info!("root: {} is {} ({} MiB)", spec.partition, part.dev, part.size_bytes >> 20);
-    let verified = manifest::load(&part, &spec.partition, board, spec.allow_unsigned).map_err(RootError::Manifest)?;
+    log::info!(
+        "root: {} is {} ({} MiB)",
+        spec.partition,
+        part.dev,
+        part.size_bytes >> 20
+    );
+    let verified = manifest::load(&part, &spec.partition, board, spec.allow_unsigned)
+        .map_err(RootError::Manifest)?;
     let m = &verified.manifest;
     if verified.signed {
-        log::info!("manifest: {} {} signature OK", m.image_name, m.image_version);
+        log::info!(
+            "manifest: {} {} signature OK",
+            m.image_name,
+            m.image_version
+        );
     } else {
         log::warn!("INSECURE: manifest is UNSIGNED (image built with --insecure-unsigned); do not ship this image");
     }
     let v = &m.rootfs.verity;
     let dm = DeviceMapper::open().map_err(RootError::Verity)?;
     let mapped = dm
-        .create_verity(DM_NAME, m.rootfs.data_size / 512, &v.table_params(&part.dev))
+        .create_verity(
+            DM_NAME,
+            m.rootfs.data_size / 512,
+            &v.table_params(&part.dev),
+        )
         .map_err(RootError::Verity)?;
     log::info!(
         "verity: {} → {} root hash {}",
@@ -150,7 +187,13 @@ pub fn assemble(spec: &RootSpec, board: &str) -> Result<Verified, RootError> {
     }
     if let Some(data) = &spec.data_partition {
         let dp = disk::find_partition(data, wait).map_err(RootError::Disk)?;
-        do_mount(&dp.dev, &format!("{NEWROOT}/data"), "ext4", MsFlags::MS_NODEV | MsFlags::MS_NOSUID, None)?;
+        do_mount(
+            &dp.dev,
+            &format!("{NEWROOT}/data"),
+            "ext4",
+            MsFlags::MS_NODEV | MsFlags::MS_NOSUID,
+            None,
+        )?;
         log::info!("data: {} mounted read-write on /data", dp.dev);
     }
     Ok(verified)
@@ -162,7 +205,11 @@ pub fn check_health() -> Result<(), String> {
     match dm.verity_status(DM_NAME) {
         Ok(s) if s.trim() == "C" => {
             let lines = kernel_verity_errors();
-            Err(if lines.is_empty() { "corruption detected".into() } else { lines.join("; ") })
+            Err(if lines.is_empty() {
+                "corruption detected".into()
+            } else {
+                lines.join("; ")
+            })
         }
         _ => Ok(()),
     }
@@ -171,10 +218,14 @@ pub fn check_health() -> Result<(), String> {
 /// Delete the initramfs' files (same filesystem only) to free its memory.
 fn clear_initramfs(dir: &std::path::Path, root_dev: u64) {
     use std::os::unix::fs::MetadataExt;
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for e in entries.flatten() {
         let p = e.path();
-        let Ok(md) = std::fs::symlink_metadata(&p) else { continue };
+        let Ok(md) = std::fs::symlink_metadata(&p) else {
+            continue;
+        };
         if md.dev() != root_dev {
             continue; // a mount point (/sysroot, moved /dev, …)
         }
@@ -194,26 +245,50 @@ pub fn switch_root() -> RootError {
     for api in ["/dev", "/proc", "/sys", "/run"] {
         let target = format!("{NEWROOT}{api}");
         let _ = std::fs::create_dir_all(&target);
-        if let Err(errno) = mount(Some(api), target.as_str(), None::<&str>, MsFlags::MS_MOVE, None::<&str>) {
-            return RootError::Switch { step: "move API filesystems", errno };
+        if let Err(errno) = mount(
+            Some(api),
+            target.as_str(),
+            None::<&str>,
+            MsFlags::MS_MOVE,
+            None::<&str>,
+        ) {
+            return RootError::Switch {
+                step: "move API filesystems",
+                errno,
+            };
         }
     }
     if let Ok(md) = std::fs::metadata("/") {
         clear_initramfs(std::path::Path::new("/"), md.dev());
     }
     if let Err(errno) = nix::unistd::chdir(NEWROOT) {
-        return RootError::Switch { step: "chdir", errno };
+        return RootError::Switch {
+            step: "chdir",
+            errno,
+        };
     }
     if let Err(errno) = mount(Some("."), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>) {
-        return RootError::Switch { step: "move new root to /", errno };
+        return RootError::Switch {
+            step: "move new root to /",
+            errno,
+        };
     }
     if let Err(errno) = nix::unistd::chroot(".") {
-        return RootError::Switch { step: "chroot", errno };
+        return RootError::Switch {
+            step: "chroot",
+            errno,
+        };
     }
     if let Err(errno) = nix::unistd::chdir("/") {
-        return RootError::Switch { step: "chdir /", errno };
+        return RootError::Switch {
+            step: "chdir /",
+            errno,
+        };
     }
     let prog = c"/sbin/init";
     let Err(errno) = nix::unistd::execv(prog, &[prog]);
-    RootError::Switch { step: "exec /sbin/init", errno }
+    RootError::Switch {
+        step: "exec /sbin/init",
+        errno,
+    }
 }

@@ -76,5 +76,8 @@ pub fn reap() -> Vec<(Pid, Exit)> {
 /// Does PID 1 still have children (running or unreaped)? Reaps one if it
 /// happens to be waiting — only used at shutdown, where statuses no longer matter.
 pub fn children_left() -> bool {
-    !matches!(waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)), Err(nix::errno::Errno::ECHILD))
+    !matches!(
+        waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)),
+        Err(nix::errno::Errno::ECHILD)
+    )
 }

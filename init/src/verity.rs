@@ -33,7 +33,13 @@ pub struct DmError {
 
 impl fmt::Display for DmError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "device-mapper {} {:?}: {}", self.op, self.name, self.errno.desc())
+        write!(
+            f,
+            "device-mapper {} {:?}: {}",
+            self.op,
+            self.name,
+            self.errno.desc()
+        )
     }
 }
 
@@ -55,11 +61,17 @@ fn put_u64(b: &mut [u8], off: usize, v: u64) {
 }
 
 fn get_u32(b: &[u8], off: usize) -> u32 {
-    b.get(off..off + 4).and_then(|s| s.try_into().ok()).map(u32::from_ne_bytes).unwrap_or(0)
+    b.get(off..off + 4)
+        .and_then(|s| s.try_into().ok())
+        .map(u32::from_ne_bytes)
+        .unwrap_or(0)
 }
 
 fn get_u64(b: &[u8], off: usize) -> u64 {
-    b.get(off..off + 8).and_then(|s| s.try_into().ok()).map(u64::from_ne_bytes).unwrap_or(0)
+    b.get(off..off + 8)
+        .and_then(|s| s.try_into().ok())
+        .map(u64::from_ne_bytes)
+        .unwrap_or(0)
 }
 
 fn cstr(b: &[u8]) -> String {
@@ -88,7 +100,10 @@ impl Req {
         put_u64(&mut self.buf, spec, 0);
         put_u64(&mut self.buf, spec + 8, sectors);
         let t = ttype.len().min(15);
-        if let (Some(dst), Some(src)) = (self.buf.get_mut(spec + 24..spec + 24 + t), ttype.as_bytes().get(..t)) {
+        if let (Some(dst), Some(src)) = (
+            self.buf.get_mut(spec + 24..spec + 24 + t),
+            ttype.as_bytes().get(..t),
+        ) {
             dst.copy_from_slice(src);
         }
         let p = spec + DM_TARGET_SPEC_SIZE;
@@ -107,7 +122,11 @@ impl Req {
         // reads and writes within it.
         let r = unsafe { libc::ioctl(ctl.as_raw_fd(), req as _, self.buf.as_mut_ptr()) };
         if r < 0 {
-            return Err(DmError { op, name: cstr(self.buf.get(48..176).unwrap_or(&[])), errno: Errno::last() });
+            return Err(DmError {
+                op,
+                name: cstr(self.buf.get(48..176).unwrap_or(&[])),
+                errno: Errno::last(),
+            });
         }
         Ok(())
     }
@@ -125,11 +144,15 @@ pub struct Mapped {
 
 impl DeviceMapper {
     pub fn open() -> Result<DeviceMapper, DmError> {
-        let ctl = OpenOptions::new().read(true).write(true).open("/dev/mapper/control").map_err(|e| DmError {
-            op: "open /dev/mapper/control",
-            name: String::new(),
-            errno: Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
-        })?;
+        let ctl = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/mapper/control")
+            .map_err(|e| DmError {
+                op: "open /dev/mapper/control",
+                name: String::new(),
+                errno: Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+            })?;
         let mut r = Req::new("", 0);
         r.call(&ctl, DM_VERSION, "version")?;
         Ok(DeviceMapper { ctl })
@@ -139,11 +162,9 @@ impl DeviceMapper {
     /// sectors with the given table parameters, and activate it.
     pub fn create_verity(&self, name: &str, sectors: u64, params: &str) -> Result<Mapped, DmError> {
         Req::new(name, 0).call(&self.ctl, DM_DEV_CREATE, "create")?;
-        let loaded = Req::new(name, DM_READONLY_FLAG).target(sectors, "verity", params).call(
-            &self.ctl,
-            DM_TABLE_LOAD,
-            "load verity table",
-        );
+        let loaded = Req::new(name, DM_READONLY_FLAG)
+            .target(sectors, "verity", params)
+            .call(&self.ctl, DM_TABLE_LOAD, "load verity table");
         if let Err(e) = loaded {
             let _ = Req::new(name, 0).call(&self.ctl, DM_DEV_REMOVE, "remove");
             return Err(e);
@@ -156,7 +177,9 @@ impl DeviceMapper {
         let dev = get_u64(&resume.buf, 40);
         // huge_encode_dev: minor low 8 bits | major << 8 | minor high bits << 12
         let minor = (dev & 0xff) | ((dev >> 12) & 0xfff_ff00);
-        Ok(Mapped { node: format!("/dev/dm-{minor}") })
+        Ok(Mapped {
+            node: format!("/dev/dm-{minor}"),
+        })
     }
 
     /// The verity target's status: `V` (all verified so far) or `C`
@@ -168,7 +191,9 @@ impl DeviceMapper {
         if get_u32(&r.buf, 20) == 0 {
             return Ok(String::new());
         }
-        Ok(cstr(r.buf.get(start + DM_TARGET_SPEC_SIZE..).unwrap_or(&[])))
+        Ok(cstr(
+            r.buf.get(start + DM_TARGET_SPEC_SIZE..).unwrap_or(&[]),
+        ))
     }
 }
 

@@ -597,10 +597,13 @@ impl Supervisor {
     }
 }
 
+/// `1.5M` / `96K`, without floating point (keeps float formatting out of
+/// the binary).
 fn human_bytes(b: u64) -> String {
     const K: u64 = 1024;
     if b >= K * K {
-        format!("{:.1}M", b as f64 / (K * K) as f64)
+        let tenths = b * 10 / (K * K);
+        format!("{}.{}M", tenths / 10, tenths % 10)
     } else {
         format!("{}K", b / K)
     }

@@ -2,13 +2,17 @@
 //! directory, its own session (so it can be signalled as a process group),
 //! its cgroup, stdout+stderr into a pipe init reads, and for
 //! `ready = "notify"` a readiness pipe on fd 3 (`$NOTIFY_FD`).
+//!
+//! Written with `fork` + `execve` rather than `std::process::Command`: the
+//! child must join a cgroup, start a session and take fd 3 in one place, and
+//! Command's environment machinery is a large part of a binary that has to
+//! stay under 512 KiB.
 use azl_formats::Service;
 use nix::fcntl::OFlag;
 use nix::unistd::{pipe2, Pid};
+use std::ffi::CString;
 use std::fmt;
-use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 /// The fd number a notify-ready service writes to.
 pub const NOTIFY_FD: i32 = 3;
@@ -42,6 +46,117 @@ fn io(e: nix::errno::Errno) -> std::io::Error {
     std::io::Error::from_raw_os_error(e as i32)
 }
 
+fn cstring(s: &str, what: &'static str) -> Result<CString, std::io::Error> {
+    CString::new(s).map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, what))
+}
+
+/// Everything the child needs, prepared before `fork` so that the child
+/// only makes async-signal-safe system calls.
+struct Prepared {
+    path: CString,
+    argv: Vec<CString>,
+    envp: Vec<CString>,
+    cwd: CString,
+}
+
+fn prepare(svc: &Service, notify: bool) -> Result<Prepared, std::io::Error> {
+    let exec0 = svc.exec.first().map(String::as_str).unwrap_or("");
+    let argv = svc
+        .exec
+        .iter()
+        .map(|a| cstring(a, "NUL byte in exec"))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut env: Vec<(String, String)> = vec![
+        (
+            "PATH".into(),
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
+        ),
+        ("HOME".into(), "/".into()),
+        ("SERVICE_NAME".into(), svc.name.to_string()),
+    ];
+    if let Ok(term) = std::env::var("TERM") {
+        env.push(("TERM".into(), term));
+    }
+    if notify {
+        env.push(("NOTIFY_FD".into(), NOTIFY_FD.to_string()));
+    }
+    for (k, v) in &svc.env {
+        env.retain(|(ek, _)| ek != k);
+        env.push((k.clone(), v.clone()));
+    }
+    let envp = env
+        .iter()
+        .map(|(k, v)| cstring(&format!("{k}={v}"), "NUL byte in env"))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Prepared {
+        path: cstring(exec0, "NUL byte in exec")?,
+        argv,
+        envp,
+        cwd: cstring(svc.workdir.as_deref().unwrap_or("/"), "NUL byte in workdir")?,
+    })
+}
+
+/// In the forked child: set up and exec; on failure report errno through
+/// `err_fd` and exit. Only async-signal-safe calls.
+///
+/// # Safety
+/// Must only run in a freshly forked child of a single-threaded parent.
+unsafe fn child(
+    p: &Prepared,
+    svc_uid: u32,
+    svc_gid: u32,
+    fds: [RawFd; 4], /* stdin, output, cgroup.procs (-1), notify (-1) */
+    err_fd: RawFd,
+) -> ! {
+    let fail = |err_fd: RawFd| -> ! {
+        let e = *libc::__errno_location();
+        let b = e.to_ne_bytes();
+        libc::write(err_fd, b.as_ptr().cast(), b.len());
+        libc::_exit(127)
+    };
+    let [stdin, output, procs, notify] = fds;
+    let mut empty: libc::sigset_t = std::mem::zeroed();
+    libc::sigemptyset(&mut empty);
+    libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+    if libc::setsid() < 0 {
+        fail(err_fd);
+    }
+    if procs >= 0 && libc::write(procs, b"0".as_ptr().cast(), 1) < 0 {
+        fail(err_fd);
+    }
+    if libc::dup2(stdin, 0) < 0 || libc::dup2(output, 1) < 0 || libc::dup2(output, 2) < 0 {
+        fail(err_fd);
+    }
+    if notify >= 0 {
+        if notify == NOTIFY_FD {
+            libc::fcntl(notify, libc::F_SETFD, 0);
+        } else if libc::dup2(notify, NOTIFY_FD) < 0 {
+            fail(err_fd);
+        }
+    }
+    let drop_privileges = svc_uid != 0 || svc_gid != 0;
+    if drop_privileges
+        && (libc::setgroups(0, std::ptr::null()) < 0
+            || libc::setgid(svc_gid) < 0
+            || libc::setuid(svc_uid) < 0)
+    {
+        fail(err_fd);
+    }
+    if libc::chdir(p.cwd.as_ptr()) < 0 {
+        fail(err_fd);
+    }
+    let mut argv: [*const libc::c_char; 64] = [std::ptr::null(); 64];
+    for (slot, a) in argv.iter_mut().zip(p.argv.iter().take(63)) {
+        *slot = a.as_ptr();
+    }
+    let mut envp: [*const libc::c_char; 64] = [std::ptr::null(); 64];
+    for (slot, e) in envp.iter_mut().zip(p.envp.iter().take(63)) {
+        *slot = e.as_ptr();
+    }
+    libc::execve(p.path.as_ptr(), argv.as_ptr(), envp.as_ptr());
+    fail(err_fd)
+}
+
 pub fn spawn(svc: &Service, cgroup_procs: Option<OwnedFd>) -> Result<Spawned, SpawnError> {
     let exec0 = svc.exec.first().cloned().unwrap_or_default();
     let fail = |err| SpawnError {
@@ -49,74 +164,63 @@ pub fn spawn(svc: &Service, cgroup_procs: Option<OwnedFd>) -> Result<Spawned, Sp
         exec: exec0.clone(),
         err,
     };
+    if svc.exec.len() > 63 {
+        return Err(fail(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "more than 63 arguments",
+        )));
+    }
+    let notify_wanted = svc.ready == azl_formats::Readiness::Notify;
+    let prepared = prepare(svc, notify_wanted).map_err(fail)?;
+    if prepared.envp.len() > 63 {
+        return Err(fail(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "more than 60 environment variables",
+        )));
+    }
     let (out_r, out_w) = pipe2(OFlag::O_CLOEXEC).map_err(|e| fail(io(e)))?;
-    let out_w2 = out_w.try_clone().map_err(fail)?;
-    let notify = match svc.ready {
-        azl_formats::Readiness::Notify => Some(pipe2(OFlag::O_CLOEXEC).map_err(|e| fail(io(e)))?),
-        azl_formats::Readiness::Started => None,
+    let (err_r, err_w) = pipe2(OFlag::O_CLOEXEC).map_err(|e| fail(io(e)))?;
+    let notify = if notify_wanted {
+        Some(pipe2(OFlag::O_CLOEXEC).map_err(|e| fail(io(e)))?)
+    } else {
+        None
     };
-
-    let mut cmd = Command::new(&exec0);
-    cmd.args(svc.exec.iter().skip(1))
-        .env_clear()
-        .env(
-            "PATH",
-            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-        )
-        .env("HOME", "/")
-        .env("SERVICE_NAME", svc.name.as_str())
-        .current_dir(svc.workdir.as_deref().unwrap_or("/"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(out_w))
-        .stderr(Stdio::from(out_w2));
-    if let Ok(term) = std::env::var("TERM") {
-        cmd.env("TERM", term);
+    let devnull = std::fs::File::open("/dev/null").map_err(fail)?;
+    let fds = [
+        devnull.as_raw_fd(),
+        out_w.as_raw_fd(),
+        cgroup_procs.as_ref().map_or(-1, |f| f.as_raw_fd()),
+        notify.as_ref().map_or(-1, |(_, w)| w.as_raw_fd()),
+    ];
+    // SAFETY: PID 1 is single-threaded; the child runs only `child`.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(fail(std::io::Error::last_os_error()));
     }
-    for (k, v) in &svc.env {
-        cmd.env(k, v);
+    if pid == 0 {
+        // SAFETY: we are the freshly forked child.
+        unsafe { child(&prepared, svc.uid, svc.gid, fds, err_w.as_raw_fd()) }
     }
-    if svc.uid != 0 || svc.gid != 0 {
-        cmd.gid(svc.gid).uid(svc.uid);
-    }
-    if notify.is_some() {
-        cmd.env("NOTIFY_FD", NOTIFY_FD.to_string());
-    }
-    let procs_fd = cgroup_procs.as_ref().map(|f| f.as_raw_fd());
-    let notify_w = notify.as_ref().map(|(_, w)| w.as_raw_fd());
-    // SAFETY: the closure runs in the forked child before exec and only
-    // makes async-signal-safe system calls on fds that are open in the child.
-    unsafe {
-        cmd.pre_exec(move || {
-            let mut empty: libc::sigset_t = std::mem::zeroed();
-            libc::sigemptyset(&mut empty);
-            libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
-            if libc::setsid() < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            if let Some(fd) = procs_fd {
-                // Join the service's cgroup ("0" = the writing process).
-                if libc::write(fd, b"0".as_ptr().cast(), 1) < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-            }
-            if let Some(fd) = notify_w {
-                if fd == NOTIFY_FD {
-                    libc::fcntl(fd, libc::F_SETFD, 0);
-                } else if libc::dup2(fd, NOTIFY_FD) < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-            }
-            Ok(())
-        });
-    }
-    let child = cmd.spawn().map_err(fail)?;
-    // The child is reaped by the main loop's waitpid(-1); dropping the
-    // handle does not wait.
-    let pid = Pid::from_raw(child.id() as i32);
-    drop(cmd);
+    drop(err_w);
+    drop(out_w);
+    drop(devnull);
     drop(cgroup_procs);
+    // exec succeeded iff the error pipe closes without data.
+    let mut errno = [0u8; 4];
+    let n = loop {
+        match nix::unistd::read(&err_r, &mut errno) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            other => break other.unwrap_or(0),
+        }
+    };
+    if n == 4 {
+        // The child has exited; the main loop reaps it as an orphan.
+        return Err(fail(std::io::Error::from_raw_os_error(i32::from_ne_bytes(
+            errno,
+        ))));
+    }
     Ok(Spawned {
-        pid,
+        pid: Pid::from_raw(pid),
         output: out_r,
         notify: notify.map(|(r, _w)| r),
     })
