@@ -28,19 +28,27 @@ impl Kernel {
             Kernel::Small => "small-6.1",
         };
         let d = cache().join("kernels").join(name);
-        assert!(d.is_dir(), "kernel {} missing: run scripts/kernels.sh (or scripts/test.sh)", d.display());
+        assert!(
+            d.is_dir(),
+            "kernel {} missing: run scripts/kernels.sh (or scripts/test.sh)",
+            d.display()
+        );
         d
     }
 }
 
 pub fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
 }
 
 pub fn cache() -> PathBuf {
     match std::env::var_os("AZL_CACHE") {
         Some(c) => PathBuf::from(c),
-        None => PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/root".into())).join(".cache/azl-edge"),
+        None => PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/root".into()))
+            .join(".cache/azl-edge"),
     }
 }
 
@@ -51,7 +59,11 @@ fn artifact(env: &str, default: PathBuf, how: &str) -> PathBuf {
 }
 
 pub fn imagegen() -> PathBuf {
-    artifact("AZL_IMAGEGEN", workspace().join("target/release/imagegen"), "cargo build --release -p imagegen")
+    artifact(
+        "AZL_IMAGEGEN",
+        workspace().join("target/release/imagegen"),
+        "cargo build --release -p imagegen",
+    )
 }
 
 pub fn init_binary() -> PathBuf {
@@ -63,13 +75,18 @@ pub fn init_binary() -> PathBuf {
 }
 
 pub fn busybox() -> PathBuf {
-    artifact("AZL_BUSYBOX", cache().join("guest/busybox-arm64/bin/busybox"), "run scripts/guest-tools.sh")
+    artifact(
+        "AZL_BUSYBOX",
+        cache().join("guest/busybox-arm64/bin/busybox"),
+        "run scripts/guest-tools.sh",
+    )
 }
 
 /// Busybox applets test services use.
 const APPLETS: &[&str] = &[
-    "sh", "sleep", "echo", "cat", "ls", "kill", "grep", "ps", "hostname", "test", "true", "false", "wc", "mount", "sync",
-    "date", "head", "tail", "stat", "dd", "rm", "mkdir", "touch", "sed", "awk", "seq", "env", "id", "uptime",
+    "sh", "sleep", "echo", "cat", "ls", "kill", "grep", "ps", "hostname", "test", "true", "false",
+    "wc", "mount", "sync", "date", "head", "tail", "stat", "dd", "rm", "mkdir", "touch", "sed",
+    "awk", "seq", "env", "id", "uptime",
 ];
 
 /// An image config under construction. `body` holds `[[service]]`,
@@ -80,11 +97,38 @@ pub struct Image {
     pub body: String,
     pub board: Option<PathBuf>,
     pub cmdline: String,
+    /// `[image] root`: "initramfs" (everything in the initramfs) or "disk"
+    /// (verified squashfs root on a GPT disk image).
+    pub root: &'static str,
+    /// Extra `imagegen build` arguments (`--key K`, `--insecure-unsigned`).
+    pub build_args: Vec<String>,
 }
 
 impl Image {
     pub fn new(name: &str, kernel: Kernel) -> Image {
-        Image { name: name.into(), kernel, body: String::new(), board: None, cmdline: String::new() }
+        Image {
+            name: name.into(),
+            kernel,
+            body: String::new(),
+            board: None,
+            cmdline: String::new(),
+            root: "initramfs",
+            build_args: Vec::new(),
+        }
+    }
+
+    /// A verified-disk image signed with `key` (from [`keygen`]).
+    pub fn disk(mut self, key: &Path) -> Image {
+        self.root = "disk";
+        self.build_args = vec!["--key".into(), key.display().to_string()];
+        self
+    }
+
+    /// A verified-disk image without a signature (`--insecure-unsigned`).
+    pub fn disk_unsigned(mut self) -> Image {
+        self.root = "disk";
+        self.build_args = vec!["--insecure-unsigned".into()];
+        self
     }
 
     /// Add TOML sections.
@@ -97,7 +141,9 @@ impl Image {
     /// Add a shell-script service (`/bin/sh -c SCRIPT`) with extra keys.
     pub fn sh_service(self, name: &str, script: &str, extra: &str) -> Image {
         let script = toml_str(script);
-        self.with(&format!("[[service]]\nname = \"{name}\"\nexec = [\"/bin/sh\", \"-c\", {script}]\n{extra}\n"))
+        self.with(&format!(
+            "[[service]]\nname = \"{name}\"\nexec = [\"/bin/sh\", \"-c\", {script}]\n{extra}\n"
+        ))
     }
 
     /// Add a service that powers the machine off once `after` are ready,
@@ -105,7 +151,21 @@ impl Image {
     pub fn finisher(self, after: &[&str], script: &str) -> Image {
         let after: Vec<String> = after.iter().map(|a| format!("\"{a}\"")).collect();
         let body = format!("{script}\n/sbin/initctl poweroff");
-        self.sh_service("finish", &body, &format!("restart = \"never\"\nafter = [{}]", after.join(", ")))
+        self.sh_service(
+            "finish",
+            &body,
+            &format!("restart = \"never\"\nafter = [{}]", after.join(", ")),
+        )
+    }
+
+    /// Add busybox applet links beyond the default set.
+    pub fn with_applets(mut self, applets: &[&str]) -> Image {
+        for a in applets {
+            self.body.push_str(&format!(
+                "\n[[file]]\nsymlink = \"busybox\"\ndst = \"/bin/{a}\"\n"
+            ));
+        }
+        self
     }
 
     pub fn board_file(mut self, path: PathBuf) -> Image {
@@ -119,8 +179,9 @@ impl Image {
             None => "qemu-virt".into(),
         };
         let mut s = format!(
-            "[image]\nname = \"{}\"\nversion = \"1.0.0\"\nhostname = \"testhost\"\nboard = {}\ninit = {}\n\n[kernel]\npath = {}\n",
+            "[image]\nname = \"{}\"\nversion = \"1.0.0\"\nhostname = \"testhost\"\nroot = \"{}\"\nboard = {}\ninit = {}\n\n[kernel]\npath = {}\n",
             self.name,
+            self.root,
             toml_str(&board),
             toml_str(&init_binary().display().to_string()),
             toml_str(&self.kernel.dir().display().to_string()),
@@ -133,7 +194,9 @@ impl Image {
             toml_str(&busybox().display().to_string())
         ));
         for a in APPLETS {
-            s.push_str(&format!("\n[[file]]\nsymlink = \"busybox\"\ndst = \"/bin/{a}\"\n"));
+            s.push_str(&format!(
+                "\n[[file]]\nsymlink = \"busybox\"\ndst = \"/bin/{a}\"\n"
+            ));
         }
         s.push('\n');
         s.push_str(&self.body);
@@ -144,8 +207,14 @@ impl Image {
     /// imagegen's stderr on failure.
     pub fn build(&self, dir: &Path) -> PathBuf {
         let out = dir.join("out");
-        let r = build_config(dir, &self.config_text(), &[]);
-        assert!(r.ok, "imagegen build failed:\n{}\n--- config ---\n{}", r.stderr, self.config_text());
+        let args: Vec<&str> = self.build_args.iter().map(String::as_str).collect();
+        let r = build_config(dir, &self.config_text(), &args);
+        assert!(
+            r.ok,
+            "imagegen build failed:\n{}\n--- config ---\n{}",
+            r.stderr,
+            self.config_text()
+        );
         out
     }
 }
@@ -180,12 +249,25 @@ pub fn build_config(dir: &Path, config: &str, extra: &[&str]) -> CmdResult {
     std::fs::write(&cfg, config).unwrap_or_else(|e| panic!("write {}: {e}", cfg.display()));
     let out = dir.join("out");
     let mut cmd = Command::new(imagegen());
-    cmd.arg("build").arg("--config").arg(&cfg).arg("-o").arg(&out).args(extra);
+    cmd.arg("build")
+        .arg("--config")
+        .arg(&cfg)
+        .arg("-o")
+        .arg(&out)
+        .args(extra);
     run(cmd)
 }
 
 pub fn run(mut cmd: Command) -> CmdResult {
-    let o = cmd.stdin(Stdio::null()).output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    run_mut(&mut cmd)
+}
+
+/// Run a command built in place (`run_mut(Command::new("x").arg(..))`).
+pub fn run_mut(cmd: &mut Command) -> CmdResult {
+    let o = cmd
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
     CmdResult {
         ok: o.status.success(),
         code: o.status.code(),
@@ -232,7 +314,11 @@ impl Booted {
     /// Assert the needles appear in this order (first occurrences).
     pub fn assert_order(&self, needles: &[&str]) {
         let idx: Vec<usize> = needles.iter().map(|n| self.line(n)).collect();
-        assert!(idx.windows(2).all(|w| w[0] < w[1]), "expected order {needles:?}, got lines {idx:?}\n{}", self.dump());
+        assert!(
+            idx.windows(2).all(|w| w[0] < w[1]),
+            "expected order {needles:?}, got lines {idx:?}\n{}",
+            self.dump()
+        );
     }
 
     pub fn assert_clean_poweroff(&self) {
@@ -246,11 +332,18 @@ impl Booted {
         let needle = format!("{key}=");
         let l = self.line(&needle);
         let line = self.serial.lines().nth(l).unwrap_or_default();
-        line.split(&needle).nth(1).unwrap_or_default().trim().to_string()
+        line.split(&needle)
+            .nth(1)
+            .unwrap_or_default()
+            .trim()
+            .to_string()
     }
 
     pub fn dump(&self) -> String {
-        format!("--- serial ({:?}, exit {:?}) ---\n{}\n--- stderr ---\n{}", self.elapsed, self.code, self.serial, self.stderr)
+        format!(
+            "--- serial ({:?}, exit {:?}) ---\n{}\n--- stderr ---\n{}",
+            self.elapsed, self.code, self.serial, self.stderr
+        )
     }
 }
 
@@ -258,7 +351,10 @@ impl Booted {
 pub fn boot(out: &Path, opts: &Boot) -> Booted {
     let timeout = opts.timeout.unwrap_or(Duration::from_secs(120));
     let mut cmd = Command::new(imagegen());
-    cmd.arg("run").arg(out).arg("--timeout").arg(timeout.as_secs().to_string());
+    cmd.arg("run")
+        .arg(out)
+        .arg("--timeout")
+        .arg(timeout.as_secs().to_string());
     if opts.tpm {
         cmd.arg("--tpm");
     }
@@ -270,7 +366,12 @@ pub fn boot(out: &Path, opts: &Boot) -> Booted {
     }
     let start = Instant::now();
     let r = run(cmd);
-    let b = Booted { code: r.code, serial: r.stdout, stderr: r.stderr, elapsed: start.elapsed() };
+    let b = Booted {
+        code: r.code,
+        serial: r.stdout,
+        stderr: r.stderr,
+        elapsed: start.elapsed(),
+    };
     assert_ne!(b.code, Some(124), "boot timed out\n{}", b.dump());
     b
 }
@@ -279,7 +380,8 @@ pub fn boot(out: &Path, opts: &Boot) -> Booted {
 pub fn blank_disk(dir: &Path, name: &str, mib: u64) -> PathBuf {
     let p = dir.join(name);
     let f = std::fs::File::create(&p).unwrap_or_else(|e| panic!("create {}: {e}", p.display()));
-    f.set_len(mib << 20).unwrap_or_else(|e| panic!("size {}: {e}", p.display()));
+    f.set_len(mib << 20)
+        .unwrap_or_else(|e| panic!("size {}: {e}", p.display()));
     p
 }
 
@@ -287,7 +389,8 @@ pub fn blank_disk(dir: &Path, name: &str, mib: u64) -> PathBuf {
 /// written into `dir` (for tests that need other board settings).
 pub fn board_variant(dir: &Path, replacements: &[(&str, &str)]) -> PathBuf {
     let src = workspace().join("boards/qemu-virt.toml");
-    let mut text = std::fs::read_to_string(&src).unwrap_or_else(|e| panic!("read {}: {e}", src.display()));
+    let mut text =
+        std::fs::read_to_string(&src).unwrap_or_else(|e| panic!("read {}: {e}", src.display()));
     for (from, to) in replacements {
         assert!(text.contains(from), "board file lacks {from:?}");
         text = text.replace(from, to);
@@ -303,5 +406,94 @@ pub fn board_variant(dir: &Path, replacements: &[(&str, &str)]) -> PathBuf {
 }
 
 pub fn tempdir() -> TempDir {
-    tempfile::Builder::new().prefix("azl-e2e-").tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"))
+    tempfile::Builder::new()
+        .prefix("azl-e2e-")
+        .tempdir()
+        .unwrap_or_else(|e| panic!("tempdir: {e}"))
+}
+
+/// `imagegen keygen -o DIR/NAME`: returns the private key path
+/// (`NAME.pub` holds the raw public key).
+pub fn keygen(dir: &Path, name: &str) -> PathBuf {
+    let key = dir.join(name);
+    let mut cmd = Command::new(imagegen());
+    cmd.arg("keygen").arg("-o").arg(&key);
+    let r = run(cmd);
+    assert!(r.ok, "imagegen keygen failed:\n{}", r.stderr);
+    key
+}
+
+/// A GPT partition as the reference tool `sfdisk --json` reports it.
+#[derive(Debug, Clone)]
+pub struct RefPartition {
+    pub name: String,
+    pub offset: u64,
+    pub size: u64,
+}
+
+/// The partitions of a disk image, read with `sfdisk --json` (not our code).
+pub fn sfdisk_partitions(disk: &Path) -> Vec<RefPartition> {
+    let mut cmd = Command::new("sfdisk");
+    cmd.arg("--json").arg(disk);
+    let r = run(cmd);
+    assert!(r.ok, "sfdisk --json {}: {}", disk.display(), r.stderr);
+    let v: serde_json::Value =
+        serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("sfdisk json: {e}"));
+    let parts = v["partitiontable"]["partitions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    parts
+        .iter()
+        .map(|p| RefPartition {
+            name: p["name"].as_str().unwrap_or_default().to_string(),
+            offset: p["start"].as_u64().unwrap_or(0) * 512,
+            size: p["size"].as_u64().unwrap_or(0) * 512,
+        })
+        .collect()
+}
+
+pub fn partition(disk: &Path, name: &str) -> RefPartition {
+    sfdisk_partitions(disk)
+        .into_iter()
+        .find(|p| p.name == name)
+        .unwrap_or_else(|| panic!("no partition {name} in {}", disk.display()))
+}
+
+/// Read `len` bytes at `offset` of a file.
+pub fn read_at(path: &Path, offset: u64, len: usize) -> Vec<u8> {
+    use std::os::unix::fs::FileExt;
+    let f = std::fs::File::open(path).unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
+    let mut buf = vec![0u8; len];
+    f.read_exact_at(&mut buf, offset)
+        .unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    buf
+}
+
+/// Overwrite bytes at `offset` of a file.
+pub fn write_at(path: &Path, offset: u64, data: &[u8]) {
+    use std::os::unix::fs::FileExt;
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
+    f.write_all_at(data, offset)
+        .unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+}
+
+/// Copy a partition's bytes out of a disk image into its own file.
+pub fn extract_partition(disk: &Path, name: &str, dst: &Path) -> RefPartition {
+    let p = partition(disk, name);
+    let bytes = read_at(disk, p.offset, p.size as usize);
+    std::fs::write(dst, bytes).unwrap_or_else(|e| panic!("write {}: {e}", dst.display()));
+    p
+}
+
+/// `imagegen inspect --json IMAGE`, parsed.
+pub fn inspect_json(image: &Path) -> serde_json::Value {
+    let mut cmd = Command::new(imagegen());
+    cmd.arg("inspect").arg("--json").arg(image);
+    let r = run(cmd);
+    serde_json::from_str(&r.stdout)
+        .unwrap_or_else(|e| panic!("inspect --json: {e}\n{}\n{}", r.stdout, r.stderr))
 }

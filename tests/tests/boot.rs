@@ -7,7 +7,11 @@ use std::time::Duration;
 /// d after c; then power off.
 fn ordered_image(kernel: Kernel) -> Image {
     Image::new("order", kernel)
-        .sh_service("svc-a", "echo a-up; exec sleep 1000", "restart = \"always\"")
+        .sh_service(
+            "svc-a",
+            "echo a-up; exec sleep 1000",
+            "restart = \"always\"",
+        )
         .sh_service("svc-b", "echo b-up; exec sleep 1000", "after = [\"svc-a\"]")
         .sh_service(
             "svc-c",
@@ -15,7 +19,10 @@ fn ordered_image(kernel: Kernel) -> Image {
             "after = [\"svc-b\"]\nready = \"notify\"",
         )
         .sh_service("svc-d", "echo d-up; exec sleep 1000", "after = [\"svc-c\"]")
-        .finisher(&["svc-d"], "echo hostname=$(hostname); echo pid1=$(cat /proc/1/comm)")
+        .finisher(
+            &["svc-d"],
+            "echo hostname=$(hostname); echo pid1=$(cat /proc/1/comm)",
+        )
 }
 
 fn check_ordered_boot(kernel: Kernel) {
@@ -58,7 +65,11 @@ fn crashing_service_backs_off_then_gives_up() {
             "restart = \"always\"\nrestart_delay_ms = 200\nrestart_delay_max_ms = 1000\n\
              crash_loop = { max_restarts = 5, window_s = 60, action = \"give-up\" }",
         )
-        .sh_service("watcher", "sleep 6; /sbin/initctl status; /sbin/initctl poweroff", "restart = \"never\"")
+        .sh_service(
+            "watcher",
+            "sleep 6; /sbin/initctl status; /sbin/initctl poweroff",
+            "restart = \"never\"",
+        )
         .build(dir.path());
     let b = boot(&out, &Boot::default());
     // Growing delays, capped at the maximum.
@@ -73,7 +84,12 @@ fn crashing_service_backs_off_then_gives_up() {
     assert_eq!(b.count("started crasher"), 6);
     // initctl status shows it failed.
     let status = b.line("SERVICE");
-    let row = b.serial.lines().skip(status).find(|l| l.contains("crasher ")).unwrap_or_default();
+    let row = b
+        .serial
+        .lines()
+        .skip(status)
+        .find(|l| l.contains("crasher "))
+        .unwrap_or_default();
     assert!(row.contains("failed"), "status row: {row}\n{}", b.dump());
     b.assert_clean_poweroff();
 }
@@ -90,7 +106,10 @@ fn crash_loop_can_escalate_to_reboot() {
         )
         .build(dir.path());
     let b = boot(&out, &Boot::default());
-    b.assert_order(&["crash loop (more than 2 restarts in 60 s): rebooting", "shutdown: reboot"]);
+    b.assert_order(&[
+        "crash loop (more than 2 restarts in 60 s): rebooting",
+        "shutdown: reboot",
+    ]);
     assert!(!b.has("Power down"));
     // -no-reboot turns the guest's reboot into a clean QEMU exit.
     assert_eq!(b.code, Some(0), "{}", b.dump());
@@ -104,7 +123,9 @@ fn orphans_and_zombies_are_reaped() {
     let script = "for i in $(seq 1 30); do ( sleep 0.2 & ); ( true & ); done; sleep 2; \
                   z=0; for s in /proc/[0-9]*/status; do grep -q '^State:.*Z' $s 2>/dev/null && z=$((z+1)); done; \
                   echo zombies=$z; echo procs=$(ls -d /proc/[0-9]* | wc -l)";
-    let out = Image::new("zombies", Kernel::Small).finisher(&[], script).build(dir.path());
+    let out = Image::new("zombies", Kernel::Small)
+        .finisher(&[], script)
+        .build(dir.path());
     let b = boot(&out, &Boot::default());
     assert_eq!(b.value("zombies"), "0", "{}", b.dump());
     b.assert_clean_poweroff();
@@ -113,13 +134,23 @@ fn orphans_and_zombies_are_reaped() {
 #[test]
 fn sigterm_stops_services_in_reverse_order_within_grace() {
     let dir = tempdir();
-    let trap = |n: &str| format!("trap 'echo {n}-got-term; exit 0' TERM; echo {n}-up; while true; do sleep 1; done");
+    let trap = |n: &str| {
+        format!("trap 'echo {n}-got-term; exit 0' TERM; echo {n}-up; while true; do sleep 1; done")
+    };
     let out = Image::new("sigterm", Kernel::Small)
         .sh_service("s1", &trap("s1"), "")
         .sh_service("s2", &trap("s2"), "after = [\"s1\"]")
-        .sh_service("stubborn", "trap '' TERM; echo stubborn-up; while true; do sleep 1; done", "after = [\"s2\"]\nstop_timeout_ms = 1500")
+        .sh_service(
+            "stubborn",
+            "trap '' TERM; echo stubborn-up; while true; do sleep 1; done",
+            "after = [\"s2\"]\nstop_timeout_ms = 1500",
+        )
         .sh_service("s3", &trap("s3"), "after = [\"stubborn\"]")
-        .sh_service("trigger", "sleep 1; echo sending-sigterm; kill -TERM 1; sleep 1000", "after = [\"s3\"]\nrestart = \"never\"")
+        .sh_service(
+            "trigger",
+            "sleep 1; echo sending-sigterm; kill -TERM 1; sleep 1000",
+            "after = [\"s3\"]\nrestart = \"never\"",
+        )
         .build(dir.path());
     let b = boot(&out, &Boot::default());
     b.assert_order(&[
@@ -137,7 +168,12 @@ fn sigterm_stops_services_in_reverse_order_within_grace() {
         "shutdown: terminating remaining processes",
     ]);
     // The cooperative services stop without being killed.
-    assert_eq!(b.count("did not stop within its grace period"), 1, "{}", b.dump());
+    assert_eq!(
+        b.count("did not stop within its grace period"),
+        1,
+        "{}",
+        b.dump()
+    );
     b.assert_clean_poweroff();
 }
 
@@ -154,11 +190,20 @@ fn initctl_status_and_restart_against_running_init() {
         )
         .build(dir.path());
     let b = boot(&out, &Boot::default());
-    b.assert_order(&["SERVICE", "stopping worker", "stopped worker", "restarting worker"]);
+    b.assert_order(&[
+        "SERVICE",
+        "stopping worker",
+        "stopped worker",
+        "restarting worker",
+    ]);
     assert_eq!(b.count("started worker (pid"), 2, "{}", b.dump());
     assert_eq!(b.count("worker-start-"), 2, "{}", b.dump());
     // The second status shows the new pid, still running.
-    let second = b.serial.lines().filter(|l| l.contains("worker ") && l.contains("running")).count();
+    let second = b
+        .serial
+        .lines()
+        .filter(|l| l.contains("worker ") && l.contains("running"))
+        .count();
     assert_eq!(second, 2, "{}", b.dump());
     assert_eq!(b.value("restart-rc"), "0");
     assert_eq!(b.value("bad-rc"), "1");
@@ -174,15 +219,30 @@ fn watchdog_resets_the_board_when_init_stops_petting() {
     let board = board_variant(dir.path(), &[("timeout_s = 10", "timeout_s = 3")]);
     let out = Image::new("watchdog", Kernel::Small)
         .board_file(board)
-        .sh_service("wedger", "sleep 2; echo wedging-init; /sbin/initctl watchdog-test", "restart = \"never\"")
+        .sh_service(
+            "wedger",
+            "sleep 2; echo wedging-init; /sbin/initctl watchdog-test",
+            "restart = \"never\"",
+        )
         .build(dir.path());
-    let b = boot(&out, &Boot { timeout: Some(Duration::from_secs(90)), ..Boot::default() });
+    let b = boot(
+        &out,
+        &Boot {
+            timeout: Some(Duration::from_secs(90)),
+            ..Boot::default()
+        },
+    );
     b.line("watchdog /dev/watchdog: armed, timeout 3s");
     b.assert_order(&["wedging-init", "watchdog test: main loop stopped"]);
     // The machine ended by a watchdog reset, not by init.
     assert!(!b.has("shutdown:"), "{}", b.dump());
     assert!(!b.has("Power down"), "{}", b.dump());
-    assert_eq!(b.code, Some(0), "QEMU exits on the reset with -no-reboot\n{}", b.dump());
+    assert_eq!(
+        b.code,
+        Some(0),
+        "QEMU exits on the reset with -no-reboot\n{}",
+        b.dump()
+    );
 }
 
 #[test]
@@ -192,7 +252,13 @@ fn debian_modular_kernel_loads_virtio_blk_and_vda_appears() {
     let out = Image::new("modules", Kernel::Debian)
         .finisher(&[], "ls -l /dev/vda; test -b /dev/vda && echo vda=present; grep -c . /proc/modules; grep '^virtio_blk' /proc/modules && echo virtio_blk=loaded")
         .build(dir.path());
-    let b = boot(&out, &Boot { disks: vec![disk], ..Boot::default() });
+    let b = boot(
+        &out,
+        &Boot {
+            disks: vec![disk],
+            ..Boot::default()
+        },
+    );
     b.line("modules: ");
     assert!(b.has(", 0 failed"), "{}", b.dump());
     assert_eq!(b.value("vda"), "present");
@@ -223,9 +289,15 @@ fn fatal_boot_error_enters_emergency_and_reboots_after_board_delay() {
     let board = board_variant(
         dir.path(),
         &[
-            ("device = \"/dev/watchdog\"", "device = \"/dev/no-such-watchdog\""),
+            (
+                "device = \"/dev/watchdog\"",
+                "device = \"/dev/no-such-watchdog\"",
+            ),
             ("required = false", "required = true"),
-            ("emergency_reboot_delay_s = 10", "emergency_reboot_delay_s = 2"),
+            (
+                "emergency_reboot_delay_s = 10",
+                "emergency_reboot_delay_s = 2",
+            ),
         ],
     );
     let out = Image::new("emergency", Kernel::Small)
