@@ -166,7 +166,8 @@ mod sig_bytes {
     }
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 64], D::Error> {
         let v: &[u8] = <&[u8]>::deserialize(d)?;
-        v.try_into().map_err(|_| D::Error::invalid_length(v.len(), &"64 bytes"))
+        v.try_into()
+            .map_err(|_| D::Error::invalid_length(v.len(), &"64 bytes"))
     }
 }
 
@@ -189,7 +190,10 @@ impl core::fmt::Display for RegionError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
             Self::Empty => f.write_str("no manifest (region is empty)"),
-            Self::BadLength(n) => write!(f, "manifest length {n} exceeds the {MANIFEST_REGION}-byte region"),
+            Self::BadLength(n) => write!(
+                f,
+                "manifest length {n} exceeds the {MANIFEST_REGION}-byte region"
+            ),
             Self::Format(e) => write!(f, "manifest: {e}"),
         }
     }
@@ -203,7 +207,9 @@ impl SignedManifest {
         region.extend_from_slice(&(body.len() as u32).to_le_bytes());
         region.extend_from_slice(&body);
         if region.len() as u64 > MANIFEST_REGION {
-            return Err(crate::FormatError::Encode(postcard::Error::SerializeBufferFull));
+            return Err(crate::FormatError::Encode(
+                postcard::Error::SerializeBufferFull,
+            ));
         }
         region.resize(MANIFEST_REGION as usize, 0);
         Ok(region)
@@ -216,7 +222,9 @@ impl SignedManifest {
         if len == 0 {
             return Err(RegionError::Empty);
         }
-        let body = rest.get(..len as usize).ok_or(RegionError::BadLength(len))?;
+        let body = rest
+            .get(..len as usize)
+            .ok_or(RegionError::BadLength(len))?;
         SignedManifest::from_bytes(body).map_err(RegionError::Format)
     }
 
@@ -247,8 +255,14 @@ mod tests {
                 size: 64 << 20,
                 sha256: Some([4; 32]),
             }],
-            kernel: FileDigest { size: 10, sha256: [5; 32] },
-            initramfs: FileDigest { size: 11, sha256: [6; 32] },
+            kernel: FileDigest {
+                size: 10,
+                sha256: [5; 32],
+            },
+            initramfs: FileDigest {
+                size: 11,
+                sha256: [6; 32],
+            },
             cmdline: "console=ttyAMA0".into(),
             rootfs: RootFs {
                 partition: crate::name("root-a").unwrap(),
@@ -273,17 +287,26 @@ mod tests {
         let m = sample();
         let sm = SignedManifest {
             manifest: m.to_bytes().unwrap(),
-            signature: Some(Sig { key_id: [9; 8], ed25519: [10; 64] }),
+            signature: Some(Sig {
+                key_id: [9; 8],
+                ed25519: [10; 64],
+            }),
         };
         let region = sm.to_region().unwrap();
         assert_eq!(region.len() as u64, MANIFEST_REGION);
         let back = SignedManifest::from_region(&region).unwrap();
         assert_eq!(back, sm);
         assert_eq!(back.manifest().unwrap(), m);
-        assert_eq!(SignedManifest::from_region(&vec![0; 64]), Err(RegionError::Empty));
+        assert_eq!(
+            SignedManifest::from_region(&vec![0; 64]),
+            Err(RegionError::Empty)
+        );
         let mut bad = region.clone();
         bad[..4].copy_from_slice(&u32::MAX.to_le_bytes());
-        assert!(matches!(SignedManifest::from_region(&bad), Err(RegionError::BadLength(_))));
+        assert!(matches!(
+            SignedManifest::from_region(&bad),
+            Err(RegionError::BadLength(_))
+        ));
     }
 
     #[test]
@@ -291,7 +314,10 @@ mod tests {
         let p = sample().rootfs.verity.table_params("/dev/vda2");
         assert_eq!(
             p,
-            alloc::format!("1 /dev/vda2 /dev/vda2 4096 4096 2 3 sha256 {} 0102", "ab".repeat(32))
+            alloc::format!(
+                "1 /dev/vda2 /dev/vda2 4096 4096 2 3 sha256 {} 0102",
+                "ab".repeat(32)
+            )
         );
     }
 }

@@ -19,5 +19,6 @@ pub fn compile(image: &ImageSettings, board: &Board, modules: &ModuleSet) -> Boo
         watchdog: board.watchdog.clone(),
         emergency_reboot_delay_s: board.emergency_reboot_delay_s,
         shutdown_grace_ms: board.shutdown_grace_ms,
+        root: None,
     }
 }
