@@ -3,7 +3,7 @@
 # and prints their markdown tables on stdout; progress and per-boot samples
 # go to stderr. Results are recorded in docs/BENCHMARKS.md.
 #
-#   scripts/bench.sh                      # all benchmarks, working tree (~10 min)
+#   scripts/bench.sh                      # all benchmarks, working tree (~5 min)
 #   scripts/bench.sh bench_init_idle_rss  # one (a cargo test name filter)
 #   AZL_BENCH_REV=ebee009 scripts/bench.sh
 #       # init and imagegen built from that commit (git archive into
@@ -28,8 +28,13 @@ if [ -n "${AZL_BENCH_REV:-}" ]; then
   rm -rf "$src" && mkdir -p "$src"
   git archive "$rev" | tar -x -C "$src"
   export CARGO_TARGET_DIR="$CACHE/bench/target"
-  (cd "$src" && cargo build --release --locked -p azl-init --target aarch64-unknown-linux-musl >&2 &&
-    cargo build --release --locked -p imagegen >&2)
+  # `cargo metadata` completes a Cargo.lock that lags the commit's manifests
+  # (in the copy only, keeping the locked versions); then the commit's own
+  # init build (scripts/build-init.sh where it exists: the shipped binary).
+  (cd "$src" && cargo metadata --format-version 1 >/dev/null &&
+    if [ -x scripts/build-init.sh ]; then scripts/build-init.sh; else
+      cargo build --release --locked -p azl-init --target aarch64-unknown-linux-musl; fi &&
+    cargo build --release --locked -p imagegen) >&2
   unset CARGO_TARGET_DIR
   export AZL_INIT="$CACHE/bench/target/aarch64-unknown-linux-musl/release/init"
   export AZL_IMAGEGEN="$CACHE/bench/target/release/imagegen"
@@ -37,6 +42,12 @@ if [ -n "${AZL_BENCH_REV:-}" ]; then
   echo "bench: init and imagegen from $rev" >&2
 else
   scripts/build.sh
+  # Measure copies: others may rebuild target/ while the benchmarks run.
+  bin="$CACHE/bench/bin"
+  mkdir -p "$bin"
+  cp target/aarch64-unknown-linux-musl/release/init "$bin/init"
+  cp target/release/imagegen "$bin/imagegen"
+  export AZL_INIT="${AZL_INIT:-$bin/init}" AZL_IMAGEGEN="${AZL_IMAGEGEN:-$bin/imagegen}"
 fi
 
 log="$(mktemp "${TMPDIR:-/tmp}/azl-bench.XXXXXX")"

@@ -298,7 +298,7 @@ mod tests {
         assert_eq!(back, sm);
         assert_eq!(back.manifest().unwrap(), m);
         assert_eq!(
-            SignedManifest::from_region(&vec![0; 64]),
+            SignedManifest::from_region(&[0; 64]),
             Err(RegionError::Empty)
         );
         let mut bad = region.clone();

@@ -1,7 +1,10 @@
-//! The `imagegen` command line: `build` an image, `run` it in QEMU.
+//! The `imagegen` command line: `build` an image, `run` it in QEMU, `keygen` a
+//! manifest signing key, `inspect` a built image.
+use azl_formats::manifest::Hex;
 use clap::{Parser, Subcommand};
 use imagegen::expand::ProcessEnv;
 use imagegen::pipeline::{self, BuildOptions, Summary};
+use imagegen::reproduce;
 use imagegen::run::{self, RunOptions};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -37,6 +40,16 @@ enum Command {
         /// Output directory.
         #[arg(long, short = 'o', value_name = "OUT")]
         out: PathBuf,
+        /// Ed25519 PKCS#8 key that signs the disk image's manifest (from `imagegen keygen`).
+        #[arg(long, value_name = "KEY")]
+        key: Option<PathBuf>,
+        /// Build a disk image without a signature (development only; init warns loudly).
+        #[arg(long)]
+        insecure_unsigned: bool,
+        /// Build a second time into a scratch directory and fail unless every
+        /// output file is byte-identical.
+        #[arg(long)]
+        verify_reproducible: bool,
     },
     /// Boot a built image in QEMU; exits with QEMU's exit code (124 on --timeout).
     Run {
@@ -58,6 +71,72 @@ enum Command {
         #[arg(last = true, value_name = "QEMU_ARGS")]
         qemu_args: Vec<String>,
     },
+    /// Generate an Ed25519 manifest signing key: PKCS#8 private key in KEY
+    /// (mode 0600), raw 32-byte public key in KEY.pub.
+    Keygen {
+        /// Private key file to create.
+        #[arg(long, short = 'o', value_name = "KEY")]
+        out: PathBuf,
+        /// Replace KEY and KEY.pub if they exist.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Describe and check a disk image or output directory: partitions,
+    /// manifests and their signatures, digests, sizes. Exits 0 when every
+    /// check passes, 1 when one fails, 2 when the image cannot be read.
+    Inspect {
+        /// Disk image, or output directory (uses OUT/disk.img if present).
+        image: PathBuf,
+        /// Print the report as one JSON object.
+        #[arg(long)]
+        json: bool,
+        /// Raw 32-byte Ed25519 public key to verify the manifests with
+        /// (default: manifest.pub or a matching *.pub next to the image).
+        #[arg(long, value_name = "PUB")]
+        key: Option<PathBuf>,
+    },
+}
+
+/// `imagegen build`: compile, write, summarise (and optionally rebuild to
+/// prove reproducibility).
+fn build(opts: &BuildOptions, out: &std::path::Path, verify_reproducible: bool) -> i32 {
+    let exe = std::env::current_exe().ok();
+    let built = pipeline::compile(opts, &ProcessEnv, exe.as_deref())
+        .and_then(|image| pipeline::write(&image, out).map(|()| image));
+    let image = match built {
+        Ok(image) => image,
+        Err(e) => {
+            eprintln!("imagegen: error: {e}");
+            return 1;
+        }
+    };
+    for w in image.key_warnings.iter() {
+        eprintln!("imagegen: warning: {w}");
+    }
+    if image.disk.is_some() && image.public_key.is_none() {
+        eprintln!("imagegen: warning: INSECURE: the disk image is unsigned (--insecure-unsigned); do not ship it");
+    }
+    let kernel_size = std::fs::metadata(&image.kernel.image).map_or(0, |m| m.len());
+    println!(
+        "{}",
+        Summary {
+            image: &image,
+            out,
+            kernel_size,
+        }
+    );
+    if verify_reproducible {
+        match reproduce::verify(opts, &ProcessEnv, exe.as_deref(), out) {
+            Ok(files) => println!(
+                "reproducible: a second build in a scratch directory gave {files} identical files"
+            ),
+            Err(e) => {
+                eprintln!("imagegen: error: not reproducible: {e}");
+                return 1;
+            }
+        }
+    }
+    0
 }
 
 fn main() -> ExitCode {
@@ -70,6 +149,9 @@ fn main() -> ExitCode {
             kernel,
             init,
             out,
+            key,
+            insecure_unsigned,
+            verify_reproducible,
         } => {
             let opts = BuildOptions {
                 config,
@@ -77,28 +159,10 @@ fn main() -> ExitCode {
                 boards_dir,
                 kernel,
                 init,
+                key,
+                insecure_unsigned,
             };
-            let exe = std::env::current_exe().ok();
-            let built = pipeline::compile(&opts, &ProcessEnv, exe.as_deref())
-                .and_then(|image| pipeline::write(&image, &out).map(|()| image));
-            match built {
-                Ok(image) => {
-                    let kernel_size = std::fs::metadata(&image.kernel.image).map_or(0, |m| m.len());
-                    println!(
-                        "{}",
-                        Summary {
-                            image: &image,
-                            out: &out,
-                            kernel_size,
-                        }
-                    );
-                    0
-                }
-                Err(e) => {
-                    eprintln!("imagegen: error: {e}");
-                    1
-                }
-            }
+            build(&opts, &out, verify_reproducible)
         }
         Command::Run {
             out,
@@ -124,6 +188,47 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Keygen { out, force } => keygen(&out, force),
+        Command::Inspect { image, json, key } => inspect(image, key, json),
     };
     ExitCode::from(u8::try_from(code).unwrap_or(1))
+}
+
+fn keygen(out: &std::path::Path, force: bool) -> i32 {
+    match imagegen::sign::generate_key_files(out, force) {
+        Ok(g) => {
+            println!("private key: {}", g.private_path.display());
+            println!("public key:  {}", g.public_path.display());
+            println!("public key (hex): {}", Hex(&g.public_key));
+            println!("key id: {}", Hex(&g.key_id));
+            0
+        }
+        Err(e) => {
+            eprintln!("imagegen: error: {e}");
+            1
+        }
+    }
+}
+
+fn inspect(path: PathBuf, key: Option<PathBuf>, json: bool) -> i32 {
+    use imagegen::inspect::{self, InspectOptions, EXIT_ERROR};
+    let report = match inspect::inspect(&InspectOptions { path, key }) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("imagegen: error: {e}");
+            return EXIT_ERROR.into();
+        }
+    };
+    if json {
+        match serde_json::to_string_pretty(&report) {
+            Ok(s) => println!("{s}"),
+            Err(e) => {
+                eprintln!("imagegen: error: encoding the report as JSON: {e}");
+                return EXIT_ERROR.into();
+            }
+        }
+    } else {
+        print!("{report}");
+    }
+    report.exit_code().into()
 }

@@ -10,6 +10,12 @@ pub const CMDLINE: &str = "cmdline";
 pub const BOARD: &str = "board.toml";
 pub const BOOT_CFG: &str = "boot.cfg";
 pub const SERVICES: &str = "services.tbl";
+/// The verified disk image (`[image] root = "disk"`).
+pub const DISK: &str = "disk.img";
+/// The signed manifest envelope, as stored in the root slot.
+pub const MANIFEST: &str = "manifest.bin";
+/// The raw Ed25519 public key the image trusts (signed builds only).
+pub const PUBLIC_KEY: &str = "manifest.pub";
 
 #[derive(Debug, thiserror::Error)]
 pub enum OutputError {
@@ -47,7 +53,7 @@ fn tmp_name(dir: &Path, name: &str) -> PathBuf {
     dir.join(format!(".{name}.tmp.{}", std::process::id()))
 }
 
-fn put(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), OutputError> {
+pub fn put(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), OutputError> {
     let tmp = tmp_name(dir, name);
     let dst = dir.join(name);
     let res = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, &dst));
@@ -81,4 +87,15 @@ pub fn write(dir: &Path, o: &Output) -> Result<(), OutputError> {
     put(dir, BOOT_CFG, o.boot_cfg)?;
     put(dir, SERVICES, o.services_tbl)?;
     Ok(())
+}
+
+/// Remove a file a previous build left that this build does not produce.
+pub fn remove(dir: &Path, name: &str) -> Result<(), OutputError> {
+    let path = dir.join(name);
+    match std::fs::remove_file(&path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(OutputError::Write { path, source: e })
+        }
+        _ => Ok(()),
+    }
 }

@@ -5,9 +5,11 @@
 //! Config problems are all collected and reported together before anything
 //! touches the board, kernel or init binary.
 use crate::board::{self, Board, BoardError};
+use crate::config::RootMode;
 use crate::config::{
     BoardRef, Config, ConfigError, ConfigErrors, Diagnostics, ImageError, ImageSettings, LoadError,
 };
+use crate::diskimage;
 use crate::expand::Env;
 use crate::imagepath::ImagePath;
 use crate::initbin::{self, InitBinError, InitBinary};
@@ -15,7 +17,8 @@ use crate::initramfs::{self, InitramfsError};
 use crate::kernel::{Kernel, KernelError};
 use crate::modules::{self, ModuleError, ModuleSet};
 use crate::output::{self, OutputError};
-use crate::rootfs::{Conflict, Content, FileSet};
+use crate::rootfs::{Conflict, Content, FileSet, Node, Origin};
+use crate::sign::SigningKey;
 use crate::{bootcfg, files, services, skeleton, users::UserDb};
 use azl_formats::envelope::Enveloped;
 use azl_formats::services::TableError;
@@ -35,6 +38,10 @@ pub struct BuildOptions {
     pub boards_dir: Option<PathBuf>,
     pub kernel: Option<PathBuf>,
     pub init: Option<PathBuf>,
+    /// `--key`: PKCS#8 Ed25519 key that signs the disk image's manifest.
+    pub key: Option<PathBuf>,
+    /// `--insecure-unsigned`: a development disk image without a signature.
+    pub insecure_unsigned: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +58,11 @@ pub enum BuildError {
     Modules(#[from] ModuleError),
     #[error(transparent)]
     Init(#[from] InitBinError),
+    #[error("reading {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("SOURCE_DATE_EPOCH={0:?} is not a number of seconds between 0 and 4294967295")]
     SourceDateEpoch(String),
     #[error("kernel command line is {len} bytes; the arm64 kernel takes at most {max}", max = MAX_CMDLINE - 1)]
@@ -68,6 +80,27 @@ pub enum BuildError {
     Initramfs(#[from] InitramfsError),
     #[error(transparent)]
     Output(#[from] OutputError),
+    #[error(
+        "a disk image needs a signing key: pass --key KEY (create one with `imagegen keygen -o KEY`), \
+         or --insecure-unsigned for a development build"
+    )]
+    NoKey,
+    #[error("--key and --insecure-unsigned contradict each other: pick one")]
+    KeyAndInsecure,
+    #[error("[image] root = \"disk\" but board {board} has no [disk] layout")]
+    NoDiskLayout { board: String },
+    #[error(
+        "{loc}: {path} is below /data, which on a disk image is the persistent data partition mounted \
+         over the root at boot: the file would be hidden. Create it at run time (e.g. from a service) instead"
+    )]
+    UnderData {
+        loc: crate::source::Loc,
+        path: String,
+    },
+    #[error("signing key: {0}")]
+    Key(#[from] crate::sign::KeyError),
+    #[error("disk image: {0}")]
+    Disk(#[from] crate::diskimage::DiskImageError),
 }
 
 /// Everything a build produced, in memory.
@@ -85,6 +118,12 @@ pub struct Image {
     pub boot_cfg_bytes: Vec<u8>,
     pub services_bytes: Vec<u8>,
     pub initramfs: initramfs::Initramfs,
+    /// The verified disk (`[image] root = "disk"`).
+    pub disk: Option<diskimage::Built>,
+    /// Public half of the signing key (baked into the initramfs).
+    pub public_key: Option<[u8; 32]>,
+    /// Problems with the key file worth telling (e.g. loose permissions).
+    pub key_warnings: Vec<String>,
 }
 
 /// `SOURCE_DATE_EPOCH`, or 0 when unset or empty.
@@ -177,9 +216,9 @@ pub fn compile(
     // 1. The config on its own: every problem at once.
     let Checked {
         settings,
+        users,
         mut set,
         services,
-        ..
     } = check(&cfg, env, opts.board.is_some(), opts.kernel.is_some())?;
     let board_ref = match &opts.board {
         Some(b) => Some(BoardRef::classify(b, Path::new("."))),
@@ -204,13 +243,50 @@ pub fn compile(
     let init = initbin::locate(opts.init.as_deref(), settings.init.as_deref(), env, exe)?;
     let init_bytes = initbin::check(&init.path)?;
 
-    // 3. Complete the file set.
-    set.set_content(&image_path(skeleton::INIT)?, Content::Bytes(init_bytes));
-    skeleton::add_modules(&mut set, &modules).map_err(internal(paths::MODULES_DIR))?;
+    // Where the root filesystem lives, and who signs it.
+    let root_mode = match (settings.root, &board.disk) {
+        (Some(RootMode::Disk), None) => {
+            return Err(BuildError::NoDiskLayout {
+                board: board.name.clone(),
+            })
+        }
+        (Some(m), _) => m,
+        (None, Some(_)) => RootMode::Disk,
+        (None, None) => RootMode::Initramfs,
+    };
+    let key = match (root_mode, &opts.key, opts.insecure_unsigned) {
+        (RootMode::Initramfs, _, _) => None,
+        (RootMode::Disk, Some(_), true) => return Err(BuildError::KeyAndInsecure),
+        (RootMode::Disk, None, false) => return Err(BuildError::NoKey),
+        (RootMode::Disk, None, true) => None,
+        (RootMode::Disk, Some(path), false) => Some(SigningKey::load(path)?),
+    };
+    let root_spec = match (root_mode, &board.disk) {
+        (RootMode::Disk, Some(layout)) => Some(bootcfg::root_spec(layout, key.is_none())),
+        _ => None,
+    };
+
+    if root_mode == RootMode::Disk {
+        let data = image_path(skeleton::DATA)?;
+        if let Some((path, loc)) = set.iter().find_map(|(p, n)| match &n.origin {
+            Origin::Config(loc) if p.starts_with(&data) && *p != data => {
+                Some((p.to_string(), loc.clone()))
+            }
+            _ => None,
+        }) {
+            return Err(BuildError::UnderData { loc, path });
+        }
+    }
+
+    // 3. Complete the file set (the whole system: initramfs or root).
     services.validate().map_err(BuildError::Table)?;
-    let boot_config = bootcfg::compile(&settings, &board, &modules);
+    let boot_config = bootcfg::compile(&settings, &board, &modules, root_spec);
     let boot_cfg_bytes = encode("boot config", &boot_config)?;
     let services_bytes = encode("service table", &services)?;
+    set.set_content(
+        &image_path(skeleton::INIT)?,
+        Content::Bytes(init_bytes.clone()),
+    );
     set.set_content(
         &image_path(paths::BOOT_CONFIG)?,
         Content::Bytes(boot_cfg_bytes.clone()),
@@ -230,8 +306,64 @@ pub fn compile(
         return Err(BuildError::CmdlineTooLong { len: cmdline.len() });
     }
 
-    // 4. Serialize.
-    let initramfs = initramfs::build(&set, mtime)?;
+    // 4. Serialize: the initramfs, and for a disk image the root slot.
+    let public_key = key.as_ref().map(SigningKey::public_key);
+    let key_warnings: Vec<String> = key
+        .iter()
+        .flat_map(|k| k.warnings().iter().map(|w| w.to_string()))
+        .collect();
+    let (initramfs, disk) = match (root_mode, &board.disk) {
+        (RootMode::Disk, Some(layout)) => {
+            // The root gets init as /sbin/init (stage 2 runs from there);
+            // the initramfs only what stage 1 needs.
+            set.insert(
+                image_path(skeleton::ROOT_INIT)?,
+                Node::file(
+                    Content::Bytes(init_bytes.clone()),
+                    0o755,
+                    Origin::Generated("the init binary".into()),
+                ),
+            )
+            .map_err(internal(skeleton::ROOT_INIT))?;
+            let mut stage1 = FileSet::new();
+            skeleton::add_base(&mut stage1, init_bytes, &settings.hostname, &users)
+                .map_err(internal("/"))?;
+            skeleton::add_modules(&mut stage1, &modules).map_err(internal(paths::MODULES_DIR))?;
+            skeleton::add_stage1(&mut stage1, public_key.as_ref()).map_err(internal("/sysroot"))?;
+            stage1.set_content(
+                &image_path(paths::BOOT_CONFIG)?,
+                Content::Bytes(boot_cfg_bytes.clone()),
+            );
+            stage1.set_content(
+                &image_path(paths::SERVICE_TABLE)?,
+                Content::Bytes(services_bytes.clone()),
+            );
+            let initramfs = initramfs::build(&stage1, mtime)?;
+            let kernel_bytes = std::fs::read(&kernel.image).map_err(|source| BuildError::Read {
+                path: kernel.image.clone(),
+                source,
+            })?;
+            let built = diskimage::build(&diskimage::Inputs {
+                layout,
+                seed: settings.seed.as_bytes(),
+                epoch: mtime,
+                rootfs: &set,
+                kernel: &kernel_bytes,
+                initramfs: &initramfs.gz,
+                cmdline: &cmdline,
+                board: &board.name,
+                image_name: &settings.name,
+                image_version: &settings.version,
+                service_table: &services_bytes,
+                key: key.as_ref(),
+            })?;
+            (initramfs, Some(built))
+        }
+        _ => {
+            skeleton::add_modules(&mut set, &modules).map_err(internal(paths::MODULES_DIR))?;
+            (initramfs::build(&set, mtime)?, None)
+        }
+    };
     Ok(Image {
         name: settings.name,
         version: settings.version,
@@ -245,6 +377,9 @@ pub fn compile(
         boot_cfg_bytes,
         services_bytes,
         initramfs,
+        disk,
+        public_key,
+        key_warnings,
     })
 }
 
@@ -261,6 +396,18 @@ pub fn write(image: &Image, out: &Path) -> Result<(), BuildError> {
             services_tbl: &image.services_bytes,
         },
     )?;
+    if let Some(disk) = &image.disk {
+        disk.write(&out.join(output::DISK))?;
+        output::put(out, output::MANIFEST, &disk.manifest_bytes()?)?;
+        match &image.public_key {
+            Some(pk) => output::put(out, output::PUBLIC_KEY, pk)?,
+            None => output::remove(out, output::PUBLIC_KEY)?,
+        }
+    } else {
+        for stale in [output::DISK, output::MANIFEST, output::PUBLIC_KEY] {
+            output::remove(out, stale)?;
+        }
+    }
     Ok(())
 }
 
@@ -336,6 +483,26 @@ impl fmt::Display for Summary<'_> {
                 svcs.join(" → ")
             }
         )?;
+        if let Some(d) = &i.disk {
+            let sig = match &d.signed.signature {
+                Some(s) => format!("signed by key {}", azl_formats::manifest::Hex(&s.key_id)),
+                None => "UNSIGNED (insecure)".to_string(),
+            };
+            writeln!(
+                f,
+                "  disk       {} ({}), manifest {sig}",
+                human(d.placed.disk_size),
+                self.out.join(output::DISK).display()
+            )?;
+            writeln!(
+                f,
+                "  rootfs     {} squashfs + {} verity tree in {}, root hash {}",
+                human(d.squashfs_size),
+                human(d.verity_size),
+                d.manifest.rootfs.partition,
+                azl_formats::manifest::Hex(&d.manifest.rootfs.verity.root_hash)
+            )?;
+        }
         write!(f, "  cmdline    {}", i.cmdline)
     }
 }

@@ -28,6 +28,14 @@ pub const BOOT_MOUNTS: &[&str] = &["/dev", "/proc", "/run", "/sys", "/tmp"];
 
 pub const INIT: &str = "/init";
 pub const INITCTL: &str = "/sbin/initctl";
+/// Mount point of the persistent data partition.
+pub const DATA: &str = "/data";
+/// init in a root filesystem (stage 2 is exec'ed from here).
+pub const ROOT_INIT: &str = "/sbin/init";
+/// Where stage 1 assembles the root before switching to it.
+pub const SYSROOT: &str = "/sysroot";
+/// The public key stage 1 checks the manifest signature with.
+pub const MANIFEST_PUB: &str = "/etc/azl-edge/manifest.pub";
 pub const CONSOLE: &str = "/dev/console";
 pub const HOSTNAME: &str = "/etc/hostname";
 pub const PASSWD: &str = "/etc/passwd";
@@ -93,6 +101,26 @@ pub fn add_modules(set: &mut FileSet, modules: &ModuleSet) -> Result<(), Conflic
                 Content::Bytes(m.data.clone()),
                 0o644,
                 Origin::Generated(format!("kernel module {}", m.name)),
+            ),
+        )?;
+    }
+    Ok(())
+}
+
+/// What only a stage-1 initramfs has: the mount point of the new root and,
+/// for signed images, the public key.
+pub fn add_stage1(set: &mut FileSet, public_key: Option<&[u8; 32]>) -> Result<(), Conflict> {
+    set.insert(
+        path(SYSROOT),
+        Node::dir(0o755, gen("mount point of the verified root")),
+    )?;
+    if let Some(pk) = public_key {
+        set.insert(
+            path(MANIFEST_PUB),
+            Node::file(
+                Content::Bytes(pk.to_vec()),
+                0o444,
+                gen("manifest signing public key"),
             ),
         )?;
     }

@@ -40,7 +40,12 @@ pub fn run() -> ! {
     );
     identity::set_hostname(&cfg.hostname);
     identity::bring_up_loopback();
-    modules::load_all(&cfg.modules);
+    // Stage 2 of a verified boot: stage 1 already loaded the modules (they
+    // live in the initramfs, not in the root).
+    let stage2 = cfg.root.is_some() && !root::in_initramfs();
+    if !stage2 {
+        modules::load_all(&cfg.modules);
+    }
 
     let mut watchdog = match &cfg.watchdog {
         None => None,

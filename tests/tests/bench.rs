@@ -506,7 +506,7 @@ fn bench_init_binary_size() {
     let (i, b) = (size(&init), size(&bb));
     let goal = 512 * 1024;
     begin("init binary size");
-    println!("Static aarch64 binaries as they go into the image (init: stripped release build).\n");
+    println!("Static aarch64 binaries as they go into the image (init as `scripts/build-init.sh` builds it).\n");
     println!("| binary | bytes | KiB | ratio vs busybox | goal | result |");
     println!("|---|---:|---:|---:|---|---|");
     println!(

@@ -42,6 +42,22 @@ pub struct ImageSection {
     pub board: Option<Spanned<String>>,
     /// Path of the aarch64 init binary.
     pub init: Option<Spanned<String>>,
+    /// Where the root filesystem lives; default: `disk` when the board has
+    /// a `[disk]` layout, else `initramfs`.
+    pub root: Option<Spanned<RootMode>>,
+    /// Seed for every GUID, UUID and salt of the disk image (default: the
+    /// image name), so rebuilds are byte-identical.
+    pub seed: Option<Spanned<String>>,
+}
+
+/// `[image] root`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RootMode {
+    /// squashfs under dm-verity on the board's disk layout, signed manifest.
+    Disk,
+    /// Everything in the initramfs (development and tiny images).
+    Initramfs,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -180,6 +196,9 @@ pub struct ImageSettings {
     pub init: Option<PathBuf>,
     pub kernel: Option<PathBuf>,
     pub cmdline: Option<String>,
+    /// `None`: decided by the board.
+    pub root: Option<RootMode>,
+    pub seed: String,
 }
 
 impl Config {
@@ -284,6 +303,11 @@ impl Config {
             init,
             kernel,
             cmdline,
+            root: img.root.as_ref().map(|r| *r.get_ref()),
+            seed: img
+                .seed
+                .as_ref()
+                .map_or_else(|| img.name.get_ref().clone(), |s| s.get_ref().clone()),
         }
     }
 }

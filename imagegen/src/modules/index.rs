@@ -38,6 +38,10 @@ pub struct ModuleIndex {
     infos: HashMap<String, ModInfo>,
     /// modinfo name → rel_path, after a full scan.
     by_name: Option<BTreeMap<String, String>>,
+    /// normalized alias → module name, after a full scan.
+    by_alias: BTreeMap<String, String>,
+    /// Aliases of built-in modules (`modules.builtin.modinfo`).
+    builtin_aliases: BTreeSet<String>,
 }
 
 impl ModuleIndex {
@@ -94,6 +98,10 @@ impl ModuleIndex {
                 })
             }
         };
+        let builtin_aliases = match std::fs::read(root.join("modules.builtin.modinfo")) {
+            Ok(bytes) => parse_builtin_aliases(&bytes),
+            Err(_) => BTreeSet::new(),
+        };
         Ok(Self {
             root: root.to_path_buf(),
             release: release.to_string(),
@@ -101,6 +109,8 @@ impl ModuleIndex {
             builtin,
             infos: HashMap::new(),
             by_name: None,
+            by_alias: BTreeMap::new(),
+            builtin_aliases,
         })
     }
 
@@ -162,6 +172,22 @@ impl ModuleIndex {
         }
     }
 
+    /// Is `alias` (normalized) provided by a built-in module?
+    pub fn is_builtin_alias(&self, alias: &str) -> bool {
+        self.builtin_aliases.contains(alias)
+    }
+
+    /// The module providing `alias` (normalized), if any (full scan on first use).
+    pub fn find_alias(&mut self, alias: &str) -> Result<Option<LoadedModule>, ModuleError> {
+        if self.by_name.is_none() {
+            self.scan_all()?;
+        }
+        match self.by_alias.get(alias).cloned() {
+            Some(name) => self.find(&name),
+            None => Ok(None),
+        }
+    }
+
     /// Read every module's `.modinfo` (the slow path, at most once).
     fn scan_all(&mut self) -> Result<(), ModuleError> {
         let mut by_name = BTreeMap::new();
@@ -171,15 +197,31 @@ impl ModuleIndex {
             .flat_map(|(stem, v)| v.iter().map(move |r| (stem.clone(), r.clone())))
             .collect();
         for (stem, rel) in all {
-            let name = match self.infos.get(&rel) {
-                Some(i) => i.name.clone(),
-                None => self.load(&rel)?.info.name,
+            let info = match self.infos.get(&rel) {
+                Some(i) => i.clone(),
+                None => self.load(&rel)?.info,
             };
-            by_name.entry(name.unwrap_or(stem)).or_insert(rel);
+            let name = info.name.clone().unwrap_or(stem);
+            for a in &info.aliases {
+                self.by_alias
+                    .entry(normalize(a))
+                    .or_insert_with(|| name.clone());
+            }
+            by_name.entry(name).or_insert(rel);
         }
         self.by_name = Some(by_name);
         Ok(())
     }
+}
+
+/// Aliases of built-in modules from `modules.builtin.modinfo`
+/// (NUL-separated `module.alias=value` records), normalized.
+pub fn parse_builtin_aliases(bytes: &[u8]) -> BTreeSet<String> {
+    bytes
+        .split(|b| *b == 0)
+        .filter_map(|rec| std::str::from_utf8(rec).ok())
+        .filter_map(|rec| rec.split_once(".alias=").map(|(_, a)| normalize(a)))
+        .collect()
 }
 
 /// Names in `modules.builtin` (lines like `kernel/drivers/block/virtio_blk.ko`).

@@ -130,6 +130,20 @@ impl Resolver<'_> {
         for dep in &m.info.depends {
             self.visit(dep, &format!("needed by module {name}"))?;
         }
+        // Soft dependencies (e.g. ext4's `pre: crypto-crc32c`) are loaded
+        // first when the kernel has them as modules; built in or absent is fine.
+        for soft in &m.info.softdep_pre {
+            if self.index.is_builtin(soft) || self.index.is_builtin_alias(soft) {
+                continue;
+            }
+            let provider = match self.index.find(soft)? {
+                Some(p) => Some(p.name),
+                None => self.index.find_alias(soft)?.map(|p| p.name),
+            };
+            if let Some(p) = provider {
+                self.visit(&p, &format!("soft dependency of module {name}"))?;
+            }
+        }
         self.stack.pop();
         self.state.insert(name.to_string(), State::Done);
         let release = self.index.release();

@@ -10,6 +10,11 @@ pub struct ModInfo {
     pub name: Option<String>,
     /// `depends=`, normalized, in the order listed.
     pub depends: Vec<String>,
+    /// `softdep=pre: a b post: c`: the `pre:` names (module names or
+    /// aliases) that should be loaded first when available.
+    pub softdep_pre: Vec<String>,
+    /// `alias=` values (e.g. `crypto-crc32c`), for resolving softdeps.
+    pub aliases: Vec<String>,
     /// `vermagic=`: starts with the kernel release the module was built for.
     pub vermagic: Option<String>,
     /// ELF machine of the module.
@@ -29,6 +34,21 @@ pub fn normalize(name: &str) -> String {
     name.replace('-', "_")
 }
 
+/// The `pre:` names of a softdep value (`pre: a b post: c`).
+pub fn softdep_pre(value: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut in_pre = false;
+    for w in value.split_whitespace() {
+        match w {
+            "pre:" => in_pre = true,
+            "post:" => in_pre = false,
+            name if in_pre => out.push(normalize(name)),
+            _ => {}
+        }
+    }
+    out
+}
+
 /// Parse the `.modinfo` of an (uncompressed) module image.
 pub fn parse(elf: &[u8]) -> Result<ModInfo, ModinfoError> {
     let file = object::File::parse(elf)?;
@@ -39,6 +59,8 @@ pub fn parse(elf: &[u8]) -> Result<ModInfo, ModinfoError> {
     let mut info = ModInfo {
         name: None,
         depends: Vec::new(),
+        softdep_pre: Vec::new(),
+        aliases: Vec::new(),
         vermagic: None,
         arch: file.architecture(),
     };
@@ -59,6 +81,8 @@ pub fn parse(elf: &[u8]) -> Result<ModInfo, ModinfoError> {
                     .collect()
             }
             "vermagic" => info.vermagic = Some(value.to_string()),
+            "alias" => info.aliases.push(value.to_string()),
+            "softdep" => info.softdep_pre.extend(softdep_pre(value)),
             _ => {}
         }
     }
@@ -101,6 +125,11 @@ pub(crate) mod tests {
         let i = parse(&ko).unwrap();
         assert_eq!(i.name.as_deref(), Some("dm_verity"));
         assert_eq!(i.depends, ["dm_bufio", "dm_mod"]);
+        assert_eq!(
+            softdep_pre("pre: crypto-crc32c foo post: bar"),
+            ["crypto_crc32c", "foo"]
+        );
+        assert!(softdep_pre("post: bar").is_empty());
         assert!(i.vermagic.unwrap().starts_with("6.1.0-28-arm64 "));
         assert_eq!(i.arch, Architecture::Aarch64);
 

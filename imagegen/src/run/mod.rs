@@ -110,7 +110,16 @@ pub fn run(opts: &RunOptions) -> Result<i32, RunError> {
         }
         cmdline.push_str(a);
     }
-    for d in &opts.disks {
+    // The image's own disk comes first; it is used in place, so what the
+    // device writes to /data persists from one run to the next.
+    let own_disk = dir.join(output::DISK);
+    let disks: Vec<PathBuf> = own_disk
+        .is_file()
+        .then_some(own_disk)
+        .into_iter()
+        .chain(opts.disks.iter().cloned())
+        .collect();
+    for d in &disks {
         if !d.is_file() {
             return Err(RunError::Disk(d.clone()));
         }
@@ -128,7 +137,7 @@ pub fn run(opts: &RunOptions) -> Result<i32, RunError> {
         kernel: &kernel,
         initrd: &initrd,
         cmdline: &cmdline,
-        disks: &opts.disks,
+        disks: &disks,
         tpm_socket: tpm.as_ref().map(|t| t.socket()),
         stdin_is_tty: std::io::stdin().is_terminal(),
         extra: &opts.extra,

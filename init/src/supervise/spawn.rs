@@ -108,9 +108,12 @@ unsafe fn child(
     fds: [RawFd; 4], /* stdin, output, cgroup.procs (-1), notify (-1) */
     err_fd: RawFd,
 ) -> ! {
-    let fail = |err_fd: RawFd| -> ! {
+    // Report (step, errno) to the parent, which names the failing step.
+    let fail = |step: u8| -> ! {
         let e = *libc::__errno_location();
-        let b = e.to_ne_bytes();
+        let mut b = [0u8; 5];
+        b[0] = step;
+        b[1..].copy_from_slice(&e.to_ne_bytes());
         libc::write(err_fd, b.as_ptr().cast(), b.len());
         libc::_exit(127)
     };
@@ -119,19 +122,19 @@ unsafe fn child(
     libc::sigemptyset(&mut empty);
     libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
     if libc::setsid() < 0 {
-        fail(err_fd);
+        fail(STEP_SETSID);
     }
     if procs >= 0 && libc::write(procs, b"0".as_ptr().cast(), 1) < 0 {
-        fail(err_fd);
+        fail(STEP_CGROUP);
     }
     if libc::dup2(stdin, 0) < 0 || libc::dup2(output, 1) < 0 || libc::dup2(output, 2) < 0 {
-        fail(err_fd);
+        fail(STEP_FDS);
     }
     if notify >= 0 {
         if notify == NOTIFY_FD {
             libc::fcntl(notify, libc::F_SETFD, 0);
         } else if libc::dup2(notify, NOTIFY_FD) < 0 {
-            fail(err_fd);
+            fail(STEP_FDS);
         }
     }
     let drop_privileges = svc_uid != 0 || svc_gid != 0;
@@ -140,10 +143,10 @@ unsafe fn child(
             || libc::setgid(svc_gid) < 0
             || libc::setuid(svc_uid) < 0)
     {
-        fail(err_fd);
+        fail(STEP_CREDENTIALS);
     }
     if libc::chdir(p.cwd.as_ptr()) < 0 {
-        fail(err_fd);
+        fail(STEP_WORKDIR);
     }
     let mut argv: [*const libc::c_char; 64] = [std::ptr::null(); 64];
     for (slot, a) in argv.iter_mut().zip(p.argv.iter().take(63)) {
@@ -154,9 +157,30 @@ unsafe fn child(
         *slot = e.as_ptr();
     }
     libc::execve(p.path.as_ptr(), argv.as_ptr(), envp.as_ptr());
-    fail(err_fd)
+    fail(STEP_EXEC)
 }
 
+const STEP_SETSID: u8 = 1;
+const STEP_CGROUP: u8 = 2;
+const STEP_FDS: u8 = 3;
+const STEP_CREDENTIALS: u8 = 4;
+const STEP_WORKDIR: u8 = 5;
+const STEP_EXEC: u8 = 6;
+
+/// What the child was doing when it failed.
+fn step_name(step: u8) -> &'static str {
+    match step {
+        STEP_SETSID => "start a session",
+        STEP_CGROUP => "join its cgroup",
+        STEP_FDS => "set up stdio",
+        STEP_CREDENTIALS => "switch user/group",
+        STEP_WORKDIR => "enter its working directory",
+        _ => "exec",
+    }
+}
+
+/// Start `svc`. An exec failure (or any failure of the child's setup) is
+/// returned here, naming the step that failed.
 pub fn spawn(svc: &Service, cgroup_procs: Option<OwnedFd>) -> Result<Spawned, SpawnError> {
     let exec0 = svc.exec.first().cloned().unwrap_or_default();
     let fail = |err| SpawnError {
@@ -206,18 +230,29 @@ pub fn spawn(svc: &Service, cgroup_procs: Option<OwnedFd>) -> Result<Spawned, Sp
     drop(devnull);
     drop(cgroup_procs);
     // exec succeeded iff the error pipe closes without data.
-    let mut errno = [0u8; 4];
+    let mut report = [0u8; 5];
     let n = loop {
-        match nix::unistd::read(&err_r, &mut errno) {
+        match nix::unistd::read(&err_r, &mut report) {
             Err(nix::errno::Errno::EINTR) => continue,
             other => break other.unwrap_or(0),
         }
     };
-    if n == 4 {
+    if n == 5 {
         // The child has exited; the main loop reaps it as an orphan.
-        return Err(fail(std::io::Error::from_raw_os_error(i32::from_ne_bytes(
-            errno,
-        ))));
+        let [step, e @ ..] = report;
+        let os = std::io::Error::from_raw_os_error(i32::from_ne_bytes(e));
+        let what = match step {
+            STEP_EXEC => os,
+            STEP_WORKDIR => std::io::Error::new(
+                os.kind(),
+                format!(
+                    "cannot enter working directory {}: {os}",
+                    svc.workdir.as_deref().unwrap_or("/")
+                ),
+            ),
+            s => std::io::Error::new(os.kind(), format!("cannot {}: {os}", step_name(s))),
+        };
+        return Err(fail(what));
     }
     Ok(Spawned {
         pid: Pid::from_raw(pid),
