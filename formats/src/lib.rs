@@ -9,9 +9,11 @@
 
 extern crate alloc;
 
+pub mod attest;
 pub mod boot;
 pub mod envelope;
 pub mod manifest;
+pub mod measure;
 pub mod services;
 
 pub use boot::{BootConfig, RootSpec, Watchdog};

@@ -44,6 +44,27 @@ pub struct Manifest {
     pub rootfs: RootFs,
     /// sha256 of the compiled service table (`/etc/azl-edge/services.tbl`).
     pub service_table_sha256: Digest,
+    /// Reference values for attestation: the events and PCR values a
+    /// correct boot of this image produces (predicted by imagegen).
+    pub reference: Option<Reference>,
+}
+
+/// What a correct boot measures, predicted at build time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reference {
+    /// The azl-edge events in order, up to "services ready".
+    pub events: Vec<RefEvent>,
+    /// SHA-256 PCR values after those events (PCRs start at zero).
+    pub pcrs: Vec<(u8, Digest)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefEvent {
+    pub pcr: u8,
+    /// The event's tag (see [`crate::measure::Kind::tag`]).
+    pub tag: String,
+    /// SHA-256 of the event data.
+    pub digest: Digest,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -141,6 +162,17 @@ impl core::fmt::Display for Hex<'_> {
 impl Enveloped for Manifest {
     const MAGIC: [u8; 4] = *b"AZMN";
     const VERSION: u16 = 1;
+}
+
+impl Manifest {
+    /// The bytes PID 1 measures for the manifest: the manifest envelope
+    /// without its reference values (which predict this very measurement,
+    /// so they cannot be part of it).
+    pub fn identity_bytes(&self) -> Result<Vec<u8>, crate::FormatError> {
+        let mut m = self.clone();
+        m.reference = None;
+        m.to_bytes()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -279,6 +311,7 @@ mod tests {
                 },
             },
             service_table_sha256: [8; 32],
+            reference: None,
         }
     }
 

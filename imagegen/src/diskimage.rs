@@ -229,6 +229,7 @@ pub fn build(i: &Inputs) -> Result<Built, DiskImageError> {
             verity: tree.to_manifest(&params, hash_offset)?,
         },
         service_table_sha256: sha256(i.service_table),
+        reference: None,
     };
     let signed = sign::sign(&manifest, i.key)?;
     let region = signed.to_region().map_err(DiskImageError::Encode)?;

@@ -529,6 +529,7 @@ pub(crate) mod tests {
                 },
             },
             service_table_sha256: [8; 32],
+            reference: None,
         }
     }
 

@@ -144,6 +144,7 @@ fn fixture(key: Option<&SigningKey>, edit: impl FnOnce(&mut Manifest)) -> Fixtur
             verity: tree.to_manifest(&params, hash_offset).unwrap(),
         },
         service_table_sha256: sha256(&services),
+        reference: None,
     };
     edit(&mut manifest);
     let region = crate::sign::sign(&manifest, key)
