@@ -160,6 +160,7 @@ fn disk_image(dir: &Path, key: &SigningKey) -> (PathBuf, u64) {
             verity: tree.to_manifest(&params, sq.bytes.len() as u64).unwrap(),
         },
         service_table_sha256: sha256(&services),
+        reference: None,
     };
     let region = sign::sign(&manifest, Some(key))
         .unwrap()
