@@ -125,7 +125,11 @@ mod tests {
 
     #[test]
     fn event_data_roundtrip() {
-        for k in VERIFIED_BOOT_SEQUENCE.iter().copied().chain([Kind::Phase(Phase::Shutdown)]) {
+        for k in VERIFIED_BOOT_SEQUENCE
+            .iter()
+            .copied()
+            .chain([Kind::Phase(Phase::Shutdown)])
+        {
             let d = event_data(k, b"xyz");
             assert_eq!(parse_event_data(&d), Some((k, &b"xyz"[..])));
             assert_eq!(Kind::from_tag(k.tag()), Some(k));

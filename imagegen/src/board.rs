@@ -45,6 +45,28 @@ struct BoardDoc {
     init: InitSection,
     qemu: Option<QemuSection>,
     disk: Option<DiskSection>,
+    #[serde(default)]
+    budget: BudgetSection,
+}
+
+/// `[budget]`: size limits the build must stay within.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BudgetSection {
+    kernel: Option<Spanned<NameOrNumber>>,
+    initramfs: Option<Spanned<NameOrNumber>>,
+    rootfs: Option<Spanned<NameOrNumber>>,
+}
+
+/// Size budgets of a board (bytes); the build fails when one is exceeded.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Budget {
+    /// The kernel image file.
+    pub kernel: Option<u64>,
+    /// The compressed initramfs.
+    pub initramfs: Option<u64>,
+    /// The root filesystem (squashfs, unpadded).
+    pub rootfs: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -160,6 +182,8 @@ pub struct Board {
     /// Partition layout of the disk image; `None`: the board boots from
     /// kernel + initramfs only.
     pub disk: Option<Layout>,
+    /// Size budgets (`[budget]`).
+    pub budget: Budget,
     /// The file it was read from and its exact text (copied into the output).
     pub source: SourceFile,
 }
@@ -167,6 +191,8 @@ pub struct Board {
 /// A problem inside a board file (reported with its `file:line`).
 #[derive(Debug, thiserror::Error)]
 pub enum BoardProblem {
+    #[error("budget is not a size like \"16M\" or a number of bytes")]
+    BudgetSize,
     #[error("board name {0:?} is invalid: use 1-32 letters, digits, `_`, `.`, `-`")]
     InvalidName(String),
     #[error("board file is named {file:?} but declares name = {declared:?}")]
@@ -361,6 +387,20 @@ pub fn parse(source: SourceFile, expected_name: Option<&str>) -> Result<Board, C
         .disk
         .as_ref()
         .and_then(|ds| parse_disk(ds, &mut d, &loc));
+    let mut budget_size = |v: &Option<Spanned<NameOrNumber>>| {
+        v.as_ref().and_then(|v| {
+            let size = parse_size(v.get_ref());
+            if size.is_none() {
+                d.push(loc(v.span()), BoardProblem::BudgetSize);
+            }
+            size
+        })
+    };
+    let budget = Budget {
+        kernel: budget_size(&doc.budget.kernel),
+        initramfs: budget_size(&doc.budget.initramfs),
+        rootfs: budget_size(&doc.budget.rootfs),
+    };
     d.finish()?;
     let config_fragment = doc
         .kernel
@@ -379,6 +419,7 @@ pub fn parse(source: SourceFile, expected_name: Option<&str>) -> Result<Board, C
         shutdown_grace_ms: doc.init.shutdown_grace_ms,
         qemu,
         disk,
+        budget,
         source,
     })
 }

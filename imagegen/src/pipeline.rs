@@ -97,10 +97,61 @@ pub enum BuildError {
         loc: crate::source::Loc,
         path: String,
     },
+    #[error("over the board's size budget:\n{}", .0.iter().map(|o| format!("  {o}")).collect::<Vec<_>>().join("\n"))]
+    OverBudget(Vec<Overrun>),
     #[error("signing key: {0}")]
     Key(#[from] crate::sign::KeyError),
     #[error("disk image: {0}")]
     Disk(#[from] crate::diskimage::DiskImageError),
+}
+
+/// One budget a build exceeded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Overrun {
+    pub what: &'static str,
+    pub size: u64,
+    pub budget: u64,
+}
+
+impl fmt::Display for Overrun {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} is {} ({} bytes), budget {} ({} bytes): {} bytes over",
+            self.what,
+            human(self.size),
+            self.size,
+            human(self.budget),
+            self.budget,
+            self.size - self.budget
+        )
+    }
+}
+
+/// Compare what was built with the board's `[budget]`.
+fn check_budget(
+    board: &Board,
+    kernel: u64,
+    initramfs: u64,
+    rootfs: Option<u64>,
+) -> Result<(), BuildError> {
+    let b = &board.budget;
+    let over: Vec<Overrun> = [
+        ("kernel", Some(kernel), b.kernel),
+        ("initramfs", Some(initramfs), b.initramfs),
+        ("rootfs", rootfs, b.rootfs),
+    ]
+    .into_iter()
+    .filter_map(|(what, size, budget)| match (size, budget) {
+        (Some(size), Some(budget)) if size > budget => Some(Overrun { what, size, budget }),
+        _ => None,
+    })
+    .collect();
+    if over.is_empty() {
+        Ok(())
+    } else {
+        Err(BuildError::OverBudget(over))
+    }
 }
 
 /// Everything a build produced, in memory.
@@ -364,6 +415,13 @@ pub fn compile(
             (initramfs::build(&set, mtime)?, None)
         }
     };
+    let kernel_size = std::fs::metadata(&kernel.image).map_or(0, |m| m.len());
+    check_budget(
+        &board,
+        kernel_size,
+        initramfs.gz.len() as u64,
+        disk.as_ref().map(|d| d.squashfs_size),
+    )?;
     Ok(Image {
         name: settings.name,
         version: settings.version,

@@ -299,3 +299,106 @@ fn builds_are_byte_identical_across_directories_and_time() {
     assert!(r.ok, "{}", r.stderr);
     assert!(r.stdout.contains("reproducible"), "{}", r.stdout);
 }
+
+#[test]
+fn size_budget_overrun_fails_the_build_with_a_diff() {
+    let dir = tempdir();
+    let key = keygen(dir.path(), "k");
+    let board = board_variant(
+        dir.path(),
+        &[
+            ("rootfs = \"160M\"", "rootfs = \"100K\""),
+            ("initramfs = \"32M\"", "initramfs = \"10K\""),
+        ],
+    );
+    let img = counter_image(Kernel::Small, &key).board_file(board);
+    std::fs::write(dir.path().join("marker.txt"), "m\n").unwrap_or_default();
+    let args: Vec<&str> = img.build_args.iter().map(String::as_str).collect();
+    let r = build_config(dir.path(), &img.config_text(), &args);
+    assert!(!r.ok, "{}", r.stdout);
+    assert!(
+        r.stderr.contains("over the board's size budget"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("rootfs is ") && r.stderr.contains("budget 100.0 KiB (102400 bytes)"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("initramfs is "), "{}", r.stderr);
+    assert!(!r.stderr.contains("kernel is "), "{}", r.stderr);
+}
+
+/// The whole build runs as an ordinary user: no root, no mount, no loop
+/// devices. Inputs are copied where user `nobody` can read them.
+#[test]
+fn build_is_rootless() {
+    let dir = tempdir();
+    let root = dir.path();
+    let run_as_nobody = |args: &[&str]| {
+        run_mut(
+            Command::new("setpriv")
+                .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+                .args(args),
+        )
+    };
+    // Everything the build reads, in a world-readable place.
+    for sub in ["kernel", "bin"] {
+        std::fs::create_dir_all(root.join(sub)).unwrap_or_default();
+    }
+    let kdir = Kernel::Small.dir();
+    run_mut(
+        Command::new("cp")
+            .arg("-r")
+            .arg(kdir.join("boot"))
+            .arg(kdir.join("lib"))
+            .arg(root.join("kernel")),
+    );
+    std::fs::copy(init_binary(), root.join("bin/init")).unwrap_or_default();
+    std::fs::copy(busybox(), root.join("bin/busybox")).unwrap_or_default();
+    std::fs::copy(imagegen(), root.join("bin/imagegen")).unwrap_or_default();
+    std::fs::write(root.join("marker.txt"), "m\n").unwrap_or_default();
+    let config = counter_image(Kernel::Small, Path::new("/unused"))
+        .config_text()
+        .replace(
+            &init_binary().display().to_string(),
+            &root.join("bin/init").display().to_string(),
+        )
+        .replace(
+            &busybox().display().to_string(),
+            &root.join("bin/busybox").display().to_string(),
+        )
+        .replace(
+            &kdir.display().to_string(),
+            &root.join("kernel").display().to_string(),
+        );
+    std::fs::write(root.join("image.toml"), config).unwrap_or_default();
+    run_mut(Command::new("chmod").args(["-R", "a+rwX"]).arg(root));
+    let imagegen_bin = root.join("bin/imagegen").display().to_string();
+    let key = root.join("user.key").display().to_string();
+    let r = run_as_nobody(&[&imagegen_bin, "keygen", "-o", &key]);
+    assert!(r.ok, "keygen as nobody: {}", r.stderr);
+    let cfg = root.join("image.toml").display().to_string();
+    let out = root.join("out").display().to_string();
+    let boards = workspace().join("boards");
+    let r = run_as_nobody(&[
+        &imagegen_bin,
+        "build",
+        "--config",
+        &cfg,
+        "-o",
+        &out,
+        "--key",
+        &key,
+        "--boards-dir",
+        &boards.display().to_string(),
+    ]);
+    assert!(r.ok, "build as nobody: {}{}", r.stdout, r.stderr);
+    let owner = run_mut(
+        Command::new("stat")
+            .args(["-c", "%u"])
+            .arg(root.join("out/disk.img")),
+    );
+    assert_eq!(owner.stdout.trim(), "65534");
+}
