@@ -95,6 +95,14 @@ fn mount_one(s: &Spec) -> Result<(), MountError> {
     match mount(Some(s.fstype), s.target, Some(s.fstype), s.flags, data) {
         // Already mounted (e.g. CONFIG_DEVTMPFS_MOUNT): fine.
         Ok(()) | Err(Errno::EBUSY) => Ok(()),
+        // An option this kernel lacks: mount with the first option only.
+        Err(Errno::EINVAL) if s.data.contains(',') => {
+            let first = s.data.split(',').next();
+            match mount(Some(s.fstype), s.target, Some(s.fstype), s.flags, first) {
+                Ok(()) | Err(Errno::EBUSY) => Ok(()),
+                Err(e) => Err(err(e)),
+            }
+        }
         Err(e) => Err(err(e)),
     }
 }

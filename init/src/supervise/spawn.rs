@@ -105,7 +105,7 @@ unsafe fn child(
     p: &Prepared,
     svc_uid: u32,
     svc_gid: u32,
-    fds: [RawFd; 4], /* stdin, output, cgroup.procs (-1), notify (-1) */
+    fds: [RawFd; 4], /* stdin, output, cgroup dir to join (-1: none/already in), notify (-1) */
     err_fd: RawFd,
 ) -> ! {
     // Report (step, errno) to the parent, which names the failing step.
@@ -124,8 +124,13 @@ unsafe fn child(
     if libc::setsid() < 0 {
         fail(STEP_SETSID);
     }
-    if procs >= 0 && libc::write(procs, b"0".as_ptr().cast(), 1) < 0 {
-        fail(STEP_CGROUP);
+    if procs >= 0 {
+        // Fallback when clone3 could not place us: join by writing our pid.
+        let f = libc::openat(procs, c"cgroup.procs".as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+        if f < 0 || libc::write(f, b"0".as_ptr().cast(), 1) < 0 {
+            fail(STEP_CGROUP);
+        }
+        libc::close(f);
     }
     if libc::dup2(stdin, 0) < 0 || libc::dup2(output, 1) < 0 || libc::dup2(output, 2) < 0 {
         fail(STEP_FDS);
@@ -160,6 +165,62 @@ unsafe fn child(
     fail(STEP_EXEC)
 }
 
+/// `struct clone_args` up to `cgroup` (CLONE_ARGS_SIZE_VER2, 88 bytes).
+#[repr(C)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// Fork, directly into `cgroup` when given (`clone3` + `CLONE_INTO_CGROUP`,
+/// Linux 5.7+). Returns (pid or 0 in the child, whether the child was
+/// placed in the cgroup); falls back to plain `fork` when clone3 is not
+/// available, and the child then joins the cgroup itself.
+fn fork_into(cgroup: Option<&OwnedFd>) -> Result<(i32, bool), std::io::Error> {
+    if let Some(dir) = cgroup {
+        let args = CloneArgs {
+            flags: CLONE_INTO_CGROUP,
+            pidfd: 0,
+            child_tid: 0,
+            parent_tid: 0,
+            exit_signal: libc::SIGCHLD as u64,
+            stack: 0,
+            stack_size: 0,
+            tls: 0,
+            set_tid: 0,
+            set_tid_size: 0,
+            cgroup: dir.as_raw_fd() as u64,
+        };
+        // SAFETY: like fork (no CLONE_VM, no new stack): the child gets a
+        // copy of this single-threaded process and only runs `child`.
+        let r = unsafe { libc::syscall(libc::SYS_clone3, &args as *const CloneArgs, std::mem::size_of::<CloneArgs>()) };
+        if r >= 0 {
+            return Ok((r as i32, true));
+        }
+        let e = std::io::Error::last_os_error();
+        if !matches!(e.raw_os_error(), Some(libc::ENOSYS) | Some(libc::EINVAL) | Some(libc::E2BIG)) {
+            return Err(e);
+        }
+    }
+    // SAFETY: PID 1 is single-threaded; the child runs only `child`.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok((pid, false))
+}
+
 const STEP_SETSID: u8 = 1;
 const STEP_CGROUP: u8 = 2;
 const STEP_FDS: u8 = 3;
@@ -181,7 +242,7 @@ fn step_name(step: u8) -> &'static str {
 
 /// Start `svc`. An exec failure (or any failure of the child's setup) is
 /// returned here, naming the step that failed.
-pub fn spawn(svc: &Service, cgroup_procs: Option<OwnedFd>) -> Result<Spawned, SpawnError> {
+pub fn spawn(svc: &Service, cgroup_dir: Option<OwnedFd>) -> Result<Spawned, SpawnError> {
     let exec0 = svc.exec.first().cloned().unwrap_or_default();
     let fail = |err| SpawnError {
         service: svc.name.to_string(),
@@ -213,14 +274,13 @@ pub fn spawn(svc: &Service, cgroup_procs: Option<OwnedFd>) -> Result<Spawned, Sp
     let fds = [
         devnull.as_raw_fd(),
         out_w.as_raw_fd(),
-        cgroup_procs.as_ref().map_or(-1, |f| f.as_raw_fd()),
+        cgroup_dir.as_ref().map_or(-1, |f| f.as_raw_fd()),
         notify.as_ref().map_or(-1, |(_, w)| w.as_raw_fd()),
     ];
-    // SAFETY: PID 1 is single-threaded; the child runs only `child`.
-    let pid = unsafe { libc::fork() };
-    if pid < 0 {
-        return Err(fail(std::io::Error::last_os_error()));
-    }
+    let (pid, fds) = match fork_into(cgroup_dir.as_ref()) {
+        Ok((pid, placed)) => (pid, if placed { [fds[0], fds[1], -1, fds[3]] } else { fds }),
+        Err(e) => return Err(fail(e)),
+    };
     if pid == 0 {
         // SAFETY: we are the freshly forked child.
         unsafe { child(&prepared, svc.uid, svc.gid, fds, err_w.as_raw_fd()) }
@@ -228,7 +288,7 @@ pub fn spawn(svc: &Service, cgroup_procs: Option<OwnedFd>) -> Result<Spawned, Sp
     drop(err_w);
     drop(out_w);
     drop(devnull);
-    drop(cgroup_procs);
+    drop(cgroup_dir);
     // exec succeeded iff the error pipe closes without data.
     let mut report = [0u8; 5];
     let n = loop {
