@@ -5,5 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 AZL_KERNELS=small scripts/build.sh
-target/release/imagegen build --config images/demo.toml -o out/demo
+# A development signing key, made once and kept out of git (out/ is ignored).
+# For real devices keep the key offline: see README "Signing".
+mkdir -p out
+[ -f out/dev.key ] || target/release/imagegen keygen -o out/dev.key
+target/release/imagegen build --config images/demo.toml --key out/dev.key -o out/demo
 exec target/release/imagegen run out/demo "$@"
