@@ -22,6 +22,7 @@ mod root;
 mod shutdown;
 mod signals;
 mod supervise;
+mod tpm;
 mod verity;
 mod watchdog;
 

@@ -98,7 +98,7 @@ fn common_config(dir: &Path, name: &str, kernel: Kernel, busybox_entry: &str) ->
     let svc = write(dir, "svc.sh", SVC_SCRIPT);
     let finish = write(dir, "finish.sh", FINISH_SCRIPT);
     let mut s = format!(
-        "[image]\nname = \"{name}\"\nversion = \"1.0.0\"\nhostname = \"benchhost\"\nboard = \"qemu-virt\"\n\n\
+        "[image]\nname = \"{name}\"\nversion = \"1.0.0\"\nhostname = \"benchhost\"\nroot = \"initramfs\"\nboard = \"qemu-virt\"\n\n\
          [kernel]\npath = {}\n",
         toml_str(&kernel.dir().display().to_string())
     );
