@@ -231,6 +231,10 @@ pub fn build(i: &Inputs) -> Result<Built, DiskImageError> {
         service_table_sha256: sha256(i.service_table),
         reference: None,
     };
+    // Reference values: what a correct boot of this image measures.
+    let identity = manifest.identity_bytes().map_err(DiskImageError::Encode)?;
+    let reference = crate::attest::predict(&identity, i.cmdline, &manifest.rootfs.verity.root_hash, i.service_table);
+    let manifest = Manifest { reference: Some(reference), ..manifest };
     let signed = sign::sign(&manifest, i.key)?;
     let region = signed.to_region().map_err(DiskImageError::Encode)?;
     root_bytes.resize((root.size - MANIFEST_REGION) as usize, 0);

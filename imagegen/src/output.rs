@@ -14,6 +14,8 @@ pub const SERVICES: &str = "services.tbl";
 pub const DISK: &str = "disk.img";
 /// The signed manifest envelope, as stored in the root slot.
 pub const MANIFEST: &str = "manifest.bin";
+/// `imagegen run --tpm`: the software TPM's persistent state (not a build output).
+pub const TPM_STATE: &str = "tpm";
 /// The raw Ed25519 public key the image trusts (signed builds only).
 pub const PUBLIC_KEY: &str = "manifest.pub";
 

@@ -39,10 +39,12 @@ pub fn boot_config() -> Result<BootConfig, ConfigError> {
     load(azl_formats::paths::BOOT_CONFIG)
 }
 
-pub fn service_table() -> Result<ServiceTable, ConfigError> {
+/// The service table, and its exact bytes (which get measured).
+pub fn service_table() -> Result<(ServiceTable, Vec<u8>), ConfigError> {
     let path = azl_formats::paths::SERVICE_TABLE;
-    let t: ServiceTable = load(path)?;
+    let bytes = std::fs::read(path).map_err(|err| ConfigError::Read { path, err })?;
+    let t = ServiceTable::from_bytes(&bytes).map_err(|err| ConfigError::Decode { path, err })?;
     t.validate()
         .map_err(|err| ConfigError::Table { path, err })?;
-    Ok(t)
+    Ok((t, bytes))
 }

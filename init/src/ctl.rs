@@ -8,6 +8,7 @@ use std::time::Duration;
 
 fn usage() -> String {
     let mut s = String::from("usage: initctl COMMAND [SERVICE]\n\ncommands:\n");
+    s.push_str("  attest --nonce HEX [-o FILE]  write an attestation report (TPM quote, event log, manifest)\n");
     for (cmd, arg, help) in COMMANDS {
         s.push_str(&format!("  {:<22} {help}\n", format!("{cmd} {arg}")));
     }
@@ -18,6 +19,9 @@ pub fn main(args: &[String]) -> i32 {
     if args.is_empty() || args.iter().any(|a| a == "-h" || a == "--help") {
         eprint!("{}", usage());
         return if args.is_empty() { 2 } else { 0 };
+    }
+    if args.first().map(String::as_str) == Some("attest") {
+        return crate::attest::main(args.get(1..).unwrap_or(&[]));
     }
     let request = match Request::parse(args) {
         Ok(r) => r,

@@ -3,6 +3,7 @@
 //!
 //! - as PID 1 (or `init`): the system's init, see [`pid1`];
 //! - `initctl …` (or `init initctl …` / `init ctl …`): the control client.
+mod attest;
 mod cgroup;
 mod clock;
 mod config;
@@ -13,6 +14,7 @@ mod emergency;
 mod identity;
 mod logger;
 mod manifest;
+mod measure;
 mod modules;
 mod mount;
 mod pid1;

@@ -2,6 +2,7 @@
 //! at the end of the root partition, the Ed25519 signature against the
 //! public key baked into the initramfs, and the board it was built for.
 use crate::disk::{self, DiskError, Partition};
+use azl_formats::envelope::Enveloped;
 use azl_formats::manifest::{Manifest, RegionError, SignedManifest, MANIFEST_REGION};
 use ring::signature::{UnparsedPublicKey, ED25519};
 use std::fmt;
@@ -106,6 +107,8 @@ pub fn key_id(key: &[u8]) -> [u8; 8] {
 pub struct Verified {
     pub manifest: Manifest,
     pub signed: bool,
+    /// The SignedManifest envelope as read (kept for attestation reports).
+    pub envelope: Vec<u8>,
 }
 
 /// Read the manifest from the end of `part` and verify it.
@@ -166,5 +169,10 @@ pub fn load(
             booted: partname.to_string(),
         });
     }
-    Ok(Verified { manifest, signed })
+    let envelope = sm.to_bytes().unwrap_or_default();
+    Ok(Verified {
+        manifest,
+        signed,
+        envelope,
+    })
 }

@@ -4,6 +4,7 @@
 //! return: fatal errors go to the emergency state.
 use crate::cgroup::Cgroups;
 use crate::control::Control;
+use crate::measure::{self, Measurer};
 use crate::poller::{Poller, Token};
 use crate::protocol::Request;
 use crate::shutdown::Kind;
@@ -11,6 +12,7 @@ use crate::signals::Action;
 use crate::supervise::{Escalation, Supervisor};
 use crate::watchdog::Watchdog;
 use crate::{config, emergency, identity, logger, modules, mount, root, signals};
+use azl_formats::measure::{Kind as MKind, Phase};
 use std::time::{Duration, Instant};
 
 /// How often stage 2 asks dm-verity whether it has seen corruption.
@@ -43,7 +45,10 @@ pub fn run() -> ! {
     // Stage 2 of a verified boot: stage 1 already loaded the modules (they
     // live in the initramfs, not in the root).
     let stage2 = cfg.root.is_some() && !root::in_initramfs();
+    let mut measurer = Measurer::start();
     if !stage2 {
+        measurer.measure(MKind::Phase(Phase::InitramfsEntered), &[]);
+        measurer.measure(MKind::Cmdline, &measure::cmdline());
         modules::load_all(&cfg.modules);
     }
 
@@ -59,7 +64,7 @@ pub fn run() -> ! {
         },
     };
     if let Some(spec) = cfg.root.as_ref().filter(|_| root::in_initramfs()) {
-        stage1(spec, &cfg.board, delay, watchdog.as_mut());
+        stage1(spec, &cfg.board, delay, watchdog.as_mut(), &mut measurer);
     }
     let sigfd = match signals::setup() {
         Ok(fd) => fd,
@@ -79,7 +84,10 @@ pub fn run() -> ! {
     };
     poller.add(&sigfd, Token::Signal);
     let table = match config::service_table() {
-        Ok(t) => t,
+        Ok((t, bytes)) => {
+            measurer.measure(MKind::ServiceTable, &bytes);
+            t
+        }
         Err(e) => emergency::enter(&e, delay, watchdog.as_mut()),
     };
     let mut control = match Control::bind(azl_formats::paths::CONTROL_SOCKET, &poller) {
@@ -96,12 +104,20 @@ pub fn run() -> ! {
     let grace = Duration::from_millis(u64::from(cfg.shutdown_grace_ms));
     let mut sup = Supervisor::new(table, Cgroups::init(), grace);
     let mut shutting_down: Option<Kind> = None;
+    let mut shutdown_measured = false;
     // Stage 2 of a verified boot: watch dm-verity for corruption.
     let mut next_health = cfg.root.as_ref().map(|_| Instant::now());
 
     loop {
         let now = Instant::now();
         sup.tick(&poller, now);
+        if sup.take_ready() {
+            measurer.measure(MKind::Phase(Phase::ServicesReady), &[]);
+        }
+        if shutting_down.is_some() && !shutdown_measured {
+            shutdown_measured = true;
+            measurer.measure(MKind::Phase(Phase::Shutdown), &[]);
+        }
         if let Some(Escalation::Reboot(why)) = sup.take_escalation() {
             log::warn!("reboot requested: {why}");
             begin_shutdown(&mut sup, &mut shutting_down, Kind::Reboot, now);
@@ -209,9 +225,13 @@ fn stage1(
     board: &str,
     delay: u32,
     watchdog: Option<&mut Watchdog>,
+    measurer: &mut Measurer,
 ) -> ! {
-    let err = match root::assemble(spec, board) {
-        Ok(_verified) => root::switch_root(),
+    let err = match root::assemble(spec, board, measurer) {
+        Ok(_verified) => {
+            measurer.measure(MKind::Phase(Phase::RootSwitched), &[]);
+            root::switch_root()
+        }
         Err(e) => e,
     };
     emergency::enter(&err, delay, watchdog)

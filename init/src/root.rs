@@ -8,7 +8,9 @@
 //! half-mounted system running services.
 use crate::disk::{self, DiskError};
 use crate::manifest::{self, ManifestError, Verified};
+use crate::measure::Measurer;
 use crate::verity::{DeviceMapper, DmError};
+use azl_formats::measure::Kind as MKind;
 use azl_formats::RootSpec;
 use nix::errno::Errno;
 use nix::mount::{mount, MsFlags};
@@ -134,7 +136,11 @@ fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 /// Assemble the verified root at `/sysroot`. Returns the verified manifest.
-pub fn assemble(spec: &RootSpec, board: &str) -> Result<Verified, RootError> {
+pub fn assemble(
+    spec: &RootSpec,
+    board: &str,
+    measurer: &mut Measurer,
+) -> Result<Verified, RootError> {
     let wait = Duration::from_secs(u64::from(spec.wait_s));
     let part = disk::find_partition(&spec.partition, wait).map_err(RootError::Disk)?;
     log::info!(
@@ -155,7 +161,21 @@ pub fn assemble(spec: &RootSpec, board: &str) -> Result<Verified, RootError> {
     } else {
         log::warn!("INSECURE: manifest is UNSIGNED (image built with --insecure-unsigned); do not ship this image");
     }
+    // Measure the manifest before anything it describes is used.
+    match m.identity_bytes() {
+        Ok(identity) => measurer.measure(MKind::Manifest, &identity),
+        Err(e) => log::error!("measure: cannot encode the manifest identity: {e}"),
+    }
+    if let Err(e) = std::fs::create_dir_all("/run/azl-edge")
+        .and_then(|()| std::fs::write(crate::measure::MANIFEST_COPY, &verified.envelope))
+    {
+        log::error!(
+            "cannot keep the manifest in {}: {e}",
+            crate::measure::MANIFEST_COPY
+        );
+    }
     let v = &m.rootfs.verity;
+    measurer.measure(MKind::RootHash, &v.root_hash);
     let dm = DeviceMapper::open().map_err(RootError::Verity)?;
     let mapped = dm
         .create_verity(

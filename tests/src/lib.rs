@@ -497,3 +497,22 @@ pub fn inspect_json(image: &Path) -> serde_json::Value {
     serde_json::from_str(&r.stdout)
         .unwrap_or_else(|e| panic!("inspect --json: {e}\n{}\n{}", r.stdout, r.stderr))
 }
+
+/// Read a file from the image's data partition (ext4) after a run, with the
+/// reference tool `debugfs` — the way a user would pull a report off an
+/// SD card or disk image.
+pub fn data_file(out: &Path, path: &str) -> Option<Vec<u8>> {
+    let disk = out.join("disk.img");
+    let tmp = tempdir();
+    let data = tmp.path().join("data.img");
+    extract_partition(&disk, "data", &data);
+    let dst = tmp.path().join("file");
+    let r = run_mut(Command::new("debugfs").arg("-R").arg(format!("dump {path} {}", dst.display())).arg(&data));
+    assert!(r.ok, "debugfs: {}", r.stderr);
+    std::fs::read(&dst).ok()
+}
+
+/// Run `imagegen attest ARGS…`.
+pub fn attest(args: &[&str]) -> CmdResult {
+    run_mut(Command::new(imagegen()).arg("attest").args(args))
+}

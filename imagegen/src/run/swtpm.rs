@@ -1,7 +1,10 @@
-//! A software TPM (swtpm) for one QEMU run: started in a private temporary
-//! state directory, waited for until its control socket exists, and stopped
-//! (and its state deleted) when dropped. `--terminate` makes it exit by
-//! itself when QEMU disconnects, should imagegen be killed first.
+//! A software TPM (swtpm) for one QEMU run. Its state lives in the output
+//! directory (`OUT/tpm/`), so like a real device's TPM it keeps its seeds —
+//! and therefore its attestation key — from one boot to the next; delete the
+//! directory for a factory-fresh TPM. The control socket is in a private
+//! temporary directory (unix socket paths are short). swtpm is waited for
+//! until its socket exists and stopped when dropped; `--terminate` makes it
+//! exit by itself when QEMU disconnects, should imagegen be killed first.
 use super::RunError;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -14,22 +17,26 @@ pub struct Swtpm {
     child: Child,
     socket: PathBuf,
     // Removed on drop, after the child is gone.
-    _state: tempfile::TempDir,
+    _sockdir: tempfile::TempDir,
 }
 
 impl Swtpm {
-    pub fn start(program: &Path) -> Result<Self, RunError> {
-        let state = tempfile::Builder::new()
+    pub fn start(program: &Path, state: &Path) -> Result<Self, RunError> {
+        std::fs::create_dir_all(state).map_err(|source| RunError::Io {
+            what: format!("creating the TPM state directory {}", state.display()),
+            source,
+        })?;
+        let sockdir = tempfile::Builder::new()
             .prefix("azl-swtpm-")
             .tempdir()
             .map_err(|source| RunError::Io {
-                what: "creating the swtpm state directory".into(),
+                what: "creating the swtpm socket directory".into(),
                 source,
             })?;
-        let socket = state.path().join("sock");
+        let socket = sockdir.path().join("sock");
         let mut cmd = Command::new(program);
         cmd.args(["socket", "--tpm2", "--terminate", "--tpmstate"])
-            .arg(format!("dir={}", state.path().display()))
+            .arg(format!("dir={}", state.display()))
             .arg("--ctrl")
             .arg(format!("type=unixio,path={}", socket.display()))
             .stdin(Stdio::null())
@@ -41,7 +48,7 @@ impl Swtpm {
         let mut tpm = Self {
             child,
             socket,
-            _state: state,
+            _sockdir: sockdir,
         };
         tpm.wait_ready()?;
         Ok(tpm)

@@ -73,6 +73,8 @@ pub struct Supervisor {
     default_grace: Duration,
     shutting_down: bool,
     ready_announced: bool,
+    /// Set when "ready" was just announced, until taken by [`Self::take_ready`].
+    ready_pending: bool,
     escalation: Option<Escalation>,
 }
 
@@ -106,6 +108,7 @@ impl Supervisor {
             default_grace,
             shutting_down: false,
             ready_announced: false,
+            ready_pending: false,
             escalation: None,
         }
     }
@@ -305,6 +308,7 @@ impl Supervisor {
         });
         if settled {
             self.ready_announced = true;
+            self.ready_pending = true;
             log::info!(
                 "ready: {} services up, {} ms since kernel start",
                 self.units.len(),
@@ -482,6 +486,11 @@ impl Supervisor {
 
     pub fn all_stopped(&self) -> bool {
         self.units.iter().all(|u| u.pid.is_none())
+    }
+
+    /// True once, right after every service became ready (or settled).
+    pub fn take_ready(&mut self) -> bool {
+        std::mem::take(&mut self.ready_pending)
     }
 
     pub fn take_escalation(&mut self) -> Option<Escalation> {

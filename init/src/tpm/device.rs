@@ -1,7 +1,7 @@
 //! The kernel TPM character device: `/dev/tpmrm0` (resource-managed, so
 //! transient objects and sessions are cleaned up when the fd closes) or
 //! `/dev/tpm0`. Protocol: write one whole command, read one whole response.
-use super::{Transport, TpmError};
+use super::{TpmError, Transport};
 use nix::poll::{poll, PollFd, PollFlags};
 use std::fs::{File, OpenOptions};
 use std::io::{ErrorKind, Read, Write};
@@ -98,7 +98,9 @@ impl Transport for DeviceTransport {
             }
             let buf = resp.get_mut(len..).unwrap_or(&mut []);
             if buf.is_empty() {
-                return Err(TpmError::Transport("response larger than 4096 bytes".into()));
+                return Err(TpmError::Transport(
+                    "response larger than 4096 bytes".into(),
+                ));
             }
             match self.file.read(buf) {
                 Ok(0) => {

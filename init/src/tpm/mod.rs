@@ -39,7 +39,7 @@
 //! Only the SHA-256 PCR bank is used. Authorisation is always the empty
 //! password session (`TPM_RS_PW`): azl-edge never sets hierarchy passwords.
 // The lead wires what boot needs; the NV counters serve the update issue.
-#![cfg_attr(not(test), allow(dead_code))]
+#![allow(dead_code, unused_imports)]
 
 pub mod device;
 pub mod rc;
@@ -82,7 +82,10 @@ impl<T: Transport + ?Sized> Transport for Box<T> {
 #[derive(Debug)]
 pub enum TpmError {
     /// The transport failed (open, read, write, poll).
-    Io { op: &'static str, err: std::io::Error },
+    Io {
+        op: &'static str,
+        err: std::io::Error,
+    },
     /// The TPM did not answer in time.
     Timeout { op: &'static str },
     /// A transport-level protocol failure (e.g. the SPI TIS state machine).
@@ -132,7 +135,11 @@ impl fmt::Display for TpmError {
             TpmError::Io { op, err } => write!(f, "TPM {op}: {err}"),
             TpmError::Timeout { op } => write!(f, "TPM {op}: timed out"),
             TpmError::Transport(msg) => write!(f, "TPM transport: {msg}"),
-            TpmError::Rc { command, rc, meaning } => {
+            TpmError::Rc {
+                command,
+                rc,
+                meaning,
+            } => {
                 write!(f, "TPM2_{command} failed: 0x{rc:03X} {meaning}")
             }
             TpmError::Busy { command, rc, tries } => write!(
@@ -281,7 +288,10 @@ impl<T: Transport> Tpm<T> {
         let mut missing: Vec<u8> = Vec::new();
         for &p in pcrs {
             if p >= PCR_COUNT {
-                return Err(TpmError::malformed("PCR_Read", format!("PCR {p} out of range")));
+                return Err(TpmError::malformed(
+                    "PCR_Read",
+                    format!("PCR {p} out of range"),
+                ));
             }
             if !missing.contains(&p) {
                 missing.push(p);
@@ -317,7 +327,10 @@ impl<T: Transport> Tpm<T> {
     /// Extend a SHA-256 PCR: PCR ← SHA-256(PCR ‖ digest).
     pub fn pcr_extend(&mut self, pcr: u8, digest: &[u8; 32]) -> Result<(), TpmError> {
         if pcr >= PCR_COUNT {
-            return Err(TpmError::malformed("PCR_Extend", format!("PCR {pcr} out of range")));
+            return Err(TpmError::malformed(
+                "PCR_Extend",
+                format!("PCR {pcr} out of range"),
+            ));
         }
         let cmd = wire::pcr_extend(pcr, digest)?;
         self.execute("PCR_Extend", &cmd).map(|_| ())

@@ -47,7 +47,10 @@ pub fn describe(rc: u32) -> String {
             0x07 => "ESAPI",
             _ => "software layer",
         };
-        return format!("error from the {who} (layer {layer}), code 0x{:03X}", rc & 0xFFFF);
+        return format!(
+            "error from the {who} (layer {layer}), code 0x{:03X}",
+            rc & 0xFFFF
+        );
     }
     if rc & FMT1 != 0 {
         let b = base(rc);
@@ -148,7 +151,10 @@ mod tests {
             describe(0x18B),
             "TPM_RC_HANDLE (handle not loaded or wrong type), handle 1"
         );
-        assert_eq!(describe(0x14C), "TPM_RC_NV_DEFINED (NV index already defined)");
+        assert_eq!(
+            describe(0x14C),
+            "TPM_RC_NV_DEFINED (NV index already defined)"
+        );
         assert!(describe(0x0B0003).contains("resource manager"));
         assert!(describe(0x17F).starts_with("unknown response code 0x17F"));
         assert!(describe(0x57F).starts_with("vendor-specific"));

@@ -3,7 +3,7 @@
 //! kernel device, over a Unix stream. The host tests use it; swtpm's
 //! `--ctrl` channel is not needed when swtpm runs with
 //! `--flags not-need-init`.
-use super::{Transport, TpmError};
+use super::{TpmError, Transport};
 use std::io::{ErrorKind, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
@@ -15,19 +15,26 @@ pub struct SocketTransport {
 
 impl SocketTransport {
     pub fn connect(path: &Path) -> Result<SocketTransport, TpmError> {
-        let stream = UnixStream::connect(path).map_err(|err| TpmError::Io { op: "connect", err })?;
+        let stream =
+            UnixStream::connect(path).map_err(|err| TpmError::Io { op: "connect", err })?;
         let t = Some(super::device::DEFAULT_TIMEOUT);
         stream
             .set_read_timeout(t)
             .and_then(|()| stream.set_write_timeout(t))
-            .map_err(|err| TpmError::Io { op: "set timeout", err })?;
+            .map_err(|err| TpmError::Io {
+                op: "set timeout",
+                err,
+            })?;
         Ok(SocketTransport { stream })
     }
 
     pub fn set_timeout(&mut self, timeout: Duration) -> Result<(), TpmError> {
         self.stream
             .set_read_timeout(Some(timeout))
-            .map_err(|err| TpmError::Io { op: "set timeout", err })
+            .map_err(|err| TpmError::Io {
+                op: "set timeout",
+                err,
+            })
     }
 }
 

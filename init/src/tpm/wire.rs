@@ -9,10 +9,10 @@ use tpm2_protocol::basic::{TpmHandle, TpmUint16};
 use tpm2_protocol::data::{
     Tpm2bAttest, Tpm2bAuth, Tpm2bData, Tpm2bDigest, Tpm2bNvPublic, Tpm2bPublic,
     Tpm2bSensitiveCreate, TpmAlgId, TpmEccCurve, TpmSt, TpmSu, TpmaNv, TpmaObject, TpmaSession,
-    TpmlDigestValues, TpmlPcrSelection, TpmsAuthCommand, TpmsEccParms, TpmsEccPoint,
-    TpmsNvPublic, TpmsPcrSelect, TpmsPcrSelection, TpmsSchemeHash, TpmsSensitiveCreate,
-    TpmtEccScheme, TpmtHa, TpmtKdfScheme, TpmtPublic, TpmtSigScheme, TpmtSignature,
-    TpmtSymDefObject, TpmuAsymScheme, TpmuHa, TpmuPublicId, TpmuPublicParms, TpmuSigScheme,
+    TpmlDigestValues, TpmlPcrSelection, TpmsAuthCommand, TpmsEccParms, TpmsEccPoint, TpmsNvPublic,
+    TpmsPcrSelect, TpmsPcrSelection, TpmsSchemeHash, TpmsSensitiveCreate, TpmtEccScheme, TpmtHa,
+    TpmtKdfScheme, TpmtPublic, TpmtSigScheme, TpmtSignature, TpmtSymDefObject, TpmuAsymScheme,
+    TpmuHa, TpmuPublicId, TpmuPublicParms, TpmuSigScheme,
 };
 use tpm2_protocol::frame::{
     tpm_marshal_command, TpmCreatePrimaryCommand, TpmFlushContextCommand, TpmFrame,
@@ -86,12 +86,18 @@ pub fn response_code(command: &'static str, resp: &[u8]) -> Result<u32, TpmError
             if usize::try_from(size).ok() != Some(resp.len()) {
                 return Err(bad(
                     command,
-                    format!("response size field {size} but {} bytes received", resp.len()),
+                    format!(
+                        "response size field {size} but {} bytes received",
+                        resp.len()
+                    ),
                 ));
             }
             Ok(u32::from_be_bytes([*c0, *c1, *c2, *c3]))
         }
-        _ => Err(bad(command, format!("response too short ({} bytes)", resp.len()))),
+        _ => Err(bad(
+            command,
+            format!("response too short ({} bytes)", resp.len()),
+        )),
     }
 }
 
@@ -106,7 +112,9 @@ fn areas<'a>(
     let tag = frame.tag().map_err(proto(command))?;
     let body = frame.body();
     let hlen = handles * 4;
-    let handle_area = body.get(..hlen).ok_or_else(|| bad(command, "truncated handle area"))?;
+    let handle_area = body
+        .get(..hlen)
+        .ok_or_else(|| bad(command, "truncated handle area"))?;
     let rest = body.get(hlen..).unwrap_or(&[]);
     if tag != TpmSt::Sessions {
         return Ok((handle_area, rest));
@@ -286,8 +294,7 @@ pub fn parse_create_primary(resp: &[u8]) -> Result<(u32, &[u8]), TpmError> {
         [a, b, c, d] => u32::from_be_bytes([*a, *b, *c, *d]),
         _ => return Err(bad(C, "no object handle")),
     };
-    let (public, _rest) =
-        <Tpm2bPublic as TpmField>::cast_prefix_field(params).map_err(proto(C))?;
+    let (public, _rest) = <Tpm2bPublic as TpmField>::cast_prefix_field(params).map_err(proto(C))?;
     Ok((handle, public.as_bytes()))
 }
 
@@ -313,7 +320,10 @@ pub fn parse_quote(resp: &[u8]) -> Result<(&[u8], &[u8]), TpmError> {
     let (_, params) = areas(C, resp, 0)?;
     let (attest, rest) = <Tpm2bAttest as TpmField>::cast_prefix_field(params).map_err(proto(C))?;
     let attest = attest.as_bytes();
-    if !attest.get(2..).is_some_and(|a| a.starts_with(&ATTEST_QUOTE_PREFIX)) {
+    if !attest
+        .get(2..)
+        .is_some_and(|a| a.starts_with(&ATTEST_QUOTE_PREFIX))
+    {
         return Err(bad(C, "attest is not TPM_GENERATED / TPM_ST_ATTEST_QUOTE"));
     }
     let (_sig, tail) = <TpmtSignature as TpmField>::cast_prefix_field(rest).map_err(proto(C))?;
@@ -333,7 +343,10 @@ pub fn flush_context(handle: u32) -> Result<Vec<u8>, TpmError> {
 
 fn check_nv_index(command: &'static str, index: u32) -> Result<(), TpmError> {
     if index >> 24 != 0x01 {
-        return Err(bad(command, format!("NV index 0x{index:08X} is not in 0x01xxxxxx")));
+        return Err(bad(
+            command,
+            format!("NV index 0x{index:08X} is not in 0x01xxxxxx"),
+        ));
     }
     Ok(())
 }

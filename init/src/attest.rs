@@ -1,0 +1,158 @@
+//! `initctl attest --nonce HEX [-o FILE]`: the device's answer to "prove
+//! what you are running". With a TPM: a fresh attestation key (a restricted
+//! P-256 signing primary under the endorsement hierarchy, the same key every
+//! time for the same TPM), a quote over the azl-edge PCRs with the
+//! verifier's nonce, and the PCR values; always: the event log (merged
+//! after the firmware's, if any) and the running slot's signed manifest.
+//! Without a TPM the report says `software-only`.
+use crate::measure::{FIRMWARE_LOG, LOG_PATH, MANIFEST_COPY};
+use crate::tpm::{DeviceTransport, Tpm, TpmError};
+use azl_formats::attest::{Report, Tier};
+use azl_formats::envelope::Enveloped;
+use azl_formats::measure::QUOTED_PCRS;
+use std::io::Write;
+
+/// TPM2B_DATA can carry at most a SHA-512 digest's worth.
+const MAX_NONCE: usize = 64;
+
+fn parse_hex(s: &str) -> Option<Vec<u8>> {
+    if s.is_empty() || !s.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| s.get(i..i + 2).and_then(|b| u8::from_str_radix(b, 16).ok()))
+        .collect()
+}
+
+struct Quoted {
+    ak_public: Vec<u8>,
+    quote: Vec<u8>,
+    signature: Vec<u8>,
+    pcrs: Vec<(u8, [u8; 32])>,
+}
+
+fn quote(tpm: &mut Tpm<DeviceTransport>, nonce: &[u8]) -> Result<Quoted, TpmError> {
+    let ak = tpm.create_ak()?;
+    let q = tpm.quote(ak.handle, nonce, &QUOTED_PCRS);
+    let _ = tpm.flush_context(ak.handle);
+    let q = q?;
+    let pcrs = tpm.pcr_read(&QUOTED_PCRS)?;
+    Ok(Quoted {
+        ak_public: ak.public,
+        quote: q.attest,
+        signature: q.signature,
+        pcrs,
+    })
+}
+
+fn build(nonce: Vec<u8>) -> Result<Report, String> {
+    let ours = std::fs::read(LOG_PATH)
+        .map_err(|e| format!("cannot read the event log {LOG_PATH}: {e}"))?;
+    let event_log = match std::fs::read(FIRMWARE_LOG) {
+        Ok(fw) if !fw.is_empty() => azl_formats::eventlog::merge(&fw, &ours)
+            .map_err(|e| format!("merging the firmware event log: {e}"))?,
+        _ => ours,
+    };
+    let manifest = std::fs::read(MANIFEST_COPY).unwrap_or_default();
+    let mut report = Report {
+        tier: Tier::SoftwareOnly,
+        nonce,
+        ak_public: Vec::new(),
+        quote: Vec::new(),
+        signature: Vec::new(),
+        pcrs: Vec::new(),
+        event_log,
+        manifest,
+    };
+    if let Some((path, transport)) = crate::tpm::open_default() {
+        let q = quote(&mut Tpm::new(transport), &report.nonce)
+            .map_err(|e| format!("TPM {path}: {e}"))?;
+        report.tier = Tier::Tpm;
+        report.ak_public = q.ak_public;
+        report.quote = q.quote;
+        report.signature = q.signature;
+        report.pcrs = q.pcrs;
+    }
+    Ok(report)
+}
+
+fn usage() -> i32 {
+    eprintln!("usage: initctl attest --nonce HEX [-o FILE]\n  writes an attestation report (stdout if no -o)");
+    2
+}
+
+/// Entry point of `initctl attest ARGS`.
+pub fn main(args: &[String]) -> i32 {
+    let mut nonce = None;
+    let mut out = None;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--nonce" => nonce = it.next(),
+            "-o" | "--output" => out = it.next(),
+            _ => return usage(),
+        }
+    }
+    let Some(nonce) = nonce else { return usage() };
+    let Some(nonce) = parse_hex(nonce.trim()).filter(|n| n.len() <= MAX_NONCE) else {
+        eprintln!("initctl: --nonce must be 1 to {MAX_NONCE} bytes of hex");
+        return 2;
+    };
+    let report = match build(nonce) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("initctl: attest: {e}");
+            return 1;
+        }
+    };
+    let bytes = match report.to_bytes() {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("initctl: attest: encoding the report: {e}");
+            return 1;
+        }
+    };
+    let tier = match report.tier {
+        Tier::Tpm => "tpm",
+        Tier::SoftwareOnly => "software-only",
+    };
+    let written = match out {
+        Some(path) => {
+            let tmp = format!("{path}.tmp");
+            std::fs::write(&tmp, &bytes)
+                .and_then(|()| std::fs::File::open(&tmp).and_then(|f| f.sync_all()))
+                .and_then(|()| std::fs::rename(&tmp, path))
+                .map_err(|e| format!("{path}: {e}"))
+        }
+        None => std::io::stdout()
+            .write_all(&bytes)
+            .map_err(|e| format!("stdout: {e}")),
+    };
+    match written {
+        Ok(()) => {
+            eprintln!(
+                "initctl: attestation report ({tier}, {} bytes) written",
+                bytes.len()
+            );
+            0
+        }
+        Err(e) => {
+            eprintln!("initctl: attest: cannot write the report: {e}");
+            1
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_nonces() {
+        assert_eq!(parse_hex("00ff10"), Some(vec![0, 255, 16]));
+        assert_eq!(parse_hex("abc"), None);
+        assert_eq!(parse_hex("zz"), None);
+        assert_eq!(parse_hex(""), None);
+    }
+}

@@ -1,0 +1,98 @@
+//! Measured boot on the device: before each thing is used, PID 1 extends
+//! its digest into a TPM PCR (when there is a TPM) and appends the event to
+//! a TCG crypto-agile event log under `/run/azl-edge/` (always), so a
+//! verifier can replay the log to the quoted PCRs. The PCR map and event
+//! format are `azl_formats::measure` (docs/pcr-map.md).
+//!
+//! Stage 1 (initramfs) starts the log; the exec'd stage 2 finds it on the
+//! moved `/run` and continues it. Without a TPM the log is still kept and
+//! every report says `software-only`.
+use crate::tpm::{DeviceTransport, Tpm};
+use azl_formats::eventlog::EventLog;
+use azl_formats::measure::Kind;
+
+/// The event log PID 1 writes.
+pub const LOG_PATH: &str = "/run/azl-edge/measurements.log";
+/// The verified signed manifest of the running slot (copied by stage 1).
+pub const MANIFEST_COPY: &str = "/run/azl-edge/manifest.bin";
+/// Where the kernel exposes a firmware event log, if the platform has one.
+pub const FIRMWARE_LOG: &str = "/sys/kernel/security/tpm0/binary_bios_measurements";
+
+/// Where measurements go besides the log.
+pub trait PcrSink {
+    fn extend(&mut self, pcr: u8, digest: &[u8; 32]) -> Result<(), String>;
+}
+
+/// The kernel's TPM device as a [`PcrSink`].
+struct DevicePcrs(Tpm<DeviceTransport>);
+
+impl PcrSink for DevicePcrs {
+    fn extend(&mut self, pcr: u8, digest: &[u8; 32]) -> Result<(), String> {
+        self.0.pcr_extend(pcr, digest).map_err(|e| e.to_string())
+    }
+}
+
+fn open_tpm() -> Option<Box<dyn PcrSink>> {
+    let (path, transport) = crate::tpm::open_default()?;
+    log::info!("measure: TPM at {path}");
+    Some(Box::new(DevicePcrs(Tpm::new(transport))))
+}
+
+pub struct Measurer {
+    log: EventLog,
+    tpm: Option<Box<dyn PcrSink>>,
+}
+
+impl Measurer {
+    /// Continue the log stage 1 left in /run, or start one; open the TPM.
+    pub fn start() -> Measurer {
+        let log = match std::fs::read(LOG_PATH) {
+            Ok(bytes) => EventLog::from_bytes(&bytes).unwrap_or_else(|e| {
+                log::error!("measure: {LOG_PATH} is damaged ({e}); starting a new log");
+                EventLog::new()
+            }),
+            Err(_) => EventLog::new(),
+        };
+        let tpm = open_tpm();
+        if tpm.is_none() {
+            log::warn!(
+                "measure: no TPM; measurements are kept in the log only (software-only trust tier)"
+            );
+        }
+        Measurer { log, tpm }
+    }
+
+    /// Measure `content` as `kind`: extend, then log, then persist the log.
+    pub fn measure(&mut self, kind: Kind, content: &[u8]) {
+        let digest = self.log.append_azl(kind, content);
+        if let Some(t) = self.tpm.as_mut() {
+            if let Err(e) = t.extend(kind.pcr(), &digest) {
+                // The log now has an event the PCR lacks: attestation of
+                // this boot will fail, as it must.
+                log::error!(
+                    "measure: extending PCR {} with {}: {e}",
+                    kind.pcr(),
+                    kind.tag()
+                );
+            }
+        }
+        self.persist();
+    }
+
+    fn persist(&self) {
+        let tmp = format!("{LOG_PATH}.tmp");
+        let res = std::fs::create_dir_all("/run/azl-edge")
+            .and_then(|()| std::fs::write(&tmp, self.log.as_bytes()))
+            .and_then(|()| std::fs::rename(&tmp, LOG_PATH));
+        if let Err(e) = res {
+            log::error!("measure: cannot write {LOG_PATH}: {e}");
+        }
+    }
+}
+
+/// The kernel command line as measured: /proc/cmdline without trailing
+/// whitespace (imagegen predicts exactly this).
+pub fn cmdline() -> Vec<u8> {
+    let c = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
+    c.trim_end().as_bytes().to_vec()
+}
