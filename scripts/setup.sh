@@ -11,7 +11,7 @@ SUDO=""
 PKGS=(
   gcc-aarch64-linux-gnu libc6-dev-arm64-cross        # C compiler for ring (aarch64)
   qemu-system-arm qemu-user-static qemu-utils          # boot + run aarch64 binaries
-  swtpm swtpm-tools tpm2-tools                         # software TPM + reference tools
+  swtpm swtpm-tools tpm2-tools libtss2-tcti-swtpm0     # software TPM + reference tools (+ their swtpm TCTI)
   qemu-efi-aarch64                                     # edk2 UEFI firmware
   cryptsetup-bin squashfs-tools dosfstools mtools fdisk gdisk e2fsprogs  # reference tools
   cpio zstd xz-utils gzip                              # archive tools

@@ -13,10 +13,13 @@
 //!   (`swtpm socket --server type=unixio,path=…`); used by the host tests. The
 //!   caller sends [`Tpm::startup_clear`] (unless swtpm runs with
 //!   `--flags startup-clear`).
-//! - `TisSpiTransport` (cargo feature `spi-tpm`): the TCG PC Client PTP "TIS
-//!   over SPI" FIFO protocol spoken directly to a discrete TPM through
-//!   `embedded-hal` SPI, for boards whose kernel has no TPM driver. No
-//!   firmware or kernel has started that TPM: call [`Tpm::startup_clear`].
+//! - `TisSpiTransport` (cargo feature `spi-tpm`, about 7 KiB when used): the
+//!   TCG PC Client PTP "TIS over SPI" FIFO protocol spoken directly to a
+//!   discrete TPM through `embedded-hal` SPI (Linux: `tis_spi::open_spidev`),
+//!   for boards whose kernel has no TPM driver. No firmware or kernel has
+//!   started that TPM: call [`Tpm::startup_clear`]. See `tis_spi` for why a
+//!   plain `SpiDevice` cannot follow SPI wait states and what is offered
+//!   instead.
 //!
 //! The board → transport choice is made by the caller (pid1 wiring): the
 //! device node when present, otherwise SPI if the board configuration names a
@@ -25,9 +28,16 @@
 //! # Marshalling
 //!
 //! Commands are marshalled and responses validated with the `tpm2-protocol`
-//! crate (no_std, no alloc, no dependencies, panic-free); see [`wire`]. Every
-//! response code other than success goes through [`rc::describe`], so every
-//! failure names the command, the code, and what the code means.
+//! crate (no_std, no alloc, no dependencies, panic-free); see [`wire`]. It
+//! expresses every command here including the exact AK template, and its
+//! zero-copy views hand TPM2B_PUBLIC / TPM2B_ATTEST / TPMT_SIGNATURE on as
+//! the TPM's own bytes. Cost in the shipped aarch64 init: the whole layer
+//! (device transport, all commands, response-code descriptions) is about
+//! 38 KiB, of which the crate's code is about 10 KiB — kept, as a
+//! hand-written marshaller would save only part of that. (The crate needs
+//! Rust 1.95, edition 2024.) Unit tests pin the wire bytes to FACTS.md.
+//! Every response code other than success goes through [`rc::describe`], so
+//! every failure names the command, the code, and what the code means.
 //!
 //! # Retries
 //!
