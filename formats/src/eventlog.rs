@@ -255,10 +255,9 @@ impl fmt::Display for LogError {
                 f,
                 "log ends inside {what} (needs {need} bytes, {have} left)"
             ),
-            LogErrorKind::NotSpecId(what) => write!(
-                f,
-                "not a crypto-agile (\"Spec ID Event03\") log: {what}"
-            ),
+            LogErrorKind::NotSpecId(what) => {
+                write!(f, "not a crypto-agile (\"Spec ID Event03\") log: {what}")
+            }
             LogErrorKind::SpecIdSize { declared, actual } => write!(
                 f,
                 "Spec ID event size {declared} does not match its content ({actual} bytes)"
@@ -268,7 +267,10 @@ impl fmt::Display for LogError {
                 write!(f, "Spec ID header lists algorithm 0x{a:04x} twice")
             }
             LogErrorKind::ZeroDigestSize(a) => {
-                write!(f, "Spec ID header gives algorithm 0x{a:04x} a digest size of 0")
+                write!(
+                    f,
+                    "Spec ID header gives algorithm 0x{a:04x} a digest size of 0"
+                )
             }
             LogErrorKind::NoSha256Bank => {
                 f.write_str("Spec ID header does not list SHA-256 (0x000b) with 32-byte digests")
@@ -297,7 +299,10 @@ pub enum MergeError {
     Firmware(LogError),
     Ours(LogError),
     /// Our log uses an algorithm (id, size) the firmware header lacks.
-    Incompatible { alg: u16, size: u16 },
+    Incompatible {
+        alg: u16,
+        size: u16,
+    },
 }
 
 impl fmt::Display for MergeError {
@@ -374,7 +379,10 @@ fn parse_header(r: &mut Reader<'_>) -> Result<Header, LogError> {
     let start = r.pos;
     let pcr = r.u32("the header's pcrIndex")?;
     if pcr != 0 {
-        return Err(err_at(start, LogErrorKind::NotSpecId("header pcrIndex is not 0")));
+        return Err(err_at(
+            start,
+            LogErrorKind::NotSpecId("header pcrIndex is not 0"),
+        ));
     }
     let ty = r.u32("the header's eventType")?;
     if ty != EV_NO_ACTION {
@@ -438,7 +446,10 @@ fn parse_header(r: &mut Reader<'_>) -> Result<Header, LogError> {
     let vendor_info = r.take(vendor_size.into(), "vendorInfo")?.to_vec();
     let actual = r.pos - body_at;
     if actual != declared as usize {
-        return Err(err_at(size_at, LogErrorKind::SpecIdSize { declared, actual }));
+        return Err(err_at(
+            size_at,
+            LogErrorKind::SpecIdSize { declared, actual },
+        ));
     }
     if !algorithms
         .iter()
@@ -487,7 +498,10 @@ fn parse_event(r: &mut Reader<'_>, header: &Header, number: u32) -> Result<Event
                 kind: LogErrorKind::UnknownAlgorithm { event: number, alg },
             })?;
         if seen.contains(&alg) {
-            return Err(err_at(at, LogErrorKind::DuplicateDigest { event: number, alg }));
+            return Err(err_at(
+                at,
+                LogErrorKind::DuplicateDigest { event: number, alg },
+            ));
         }
         seen.push(alg);
         let digest = r.take(size.into(), "a digest")?;
@@ -678,7 +692,10 @@ mod tests {
         // An untouched PCR stays zero; EV_NO_ACTION is never extended.
         let mut l = EventLog::new();
         l.append(10, EV_NO_ACTION, &[7; 32], b"x");
-        assert_eq!(replay(&parse(l.as_bytes()).unwrap(), &[10, 12]), vec![(10, [0; 32]), (12, [0; 32])]);
+        assert_eq!(
+            replay(&parse(l.as_bytes()).unwrap(), &[10, 12]),
+            vec![(10, [0; 32]), (12, [0; 32])]
+        );
     }
 
     /// A firmware-style header: SHA-1 + SHA-256 + SHA-384, vendor info.
@@ -689,7 +706,10 @@ mod tests {
         b.extend_from_slice(&[0; 20]);
         let algs: [(u16, u16); 3] = [(TPM_ALG_SHA1, 20), (TPM_ALG_SHA256, 32), (0x000C, 48)];
         let vendor = b"vend";
-        put_u32(&mut b, (SPEC_ID_FIXED + algs.len() * 4 + 1 + vendor.len()) as u32);
+        put_u32(
+            &mut b,
+            (SPEC_ID_FIXED + algs.len() * 4 + 1 + vendor.len()) as u32,
+        );
         b.extend_from_slice(&SPEC_ID_SIGNATURE);
         put_u32(&mut b, 0);
         b.extend_from_slice(&[0, 2, 0, 2]);
@@ -731,7 +751,10 @@ mod tests {
         assert_eq!(log.header.vendor_info, b"vend");
         let e = &log.events;
         assert_eq!(e.len(), 4);
-        assert_eq!((e[1].pcr, e[1].sha256, &e[1].data[..]), (0, [0x11; 32], &b"firmware blob"[..]));
+        assert_eq!(
+            (e[1].pcr, e[1].sha256, &e[1].data[..]),
+            (0, [0x11; 32], &b"firmware blob"[..])
+        );
         assert_eq!((e[2].pcr, e[2].sha256), (4, [0x22; 32]));
         assert_eq!((e[3].pcr, e[3].sha256, e[3].data.len()), (7, [0x33; 32], 0));
         // PCR 0 starts at locality 3.
@@ -750,15 +773,27 @@ mod tests {
         let our_events = parse(ours.as_bytes()).unwrap();
         assert_eq!(all.len(), 4 + our_events.len());
         for (m, o) in all[4..].iter().zip(&our_events) {
-            assert_eq!((m.pcr, m.event_type, m.sha256, &m.data), (o.pcr, o.event_type, o.sha256, &o.data));
+            assert_eq!(
+                (m.pcr, m.event_type, m.sha256, &m.data),
+                (o.pcr, o.event_type, o.sha256, &o.data)
+            );
             assert_eq!(m.number, o.number + 4);
         }
-        assert_eq!(replay(&all, &measure::QUOTED_PCRS), replay(&our_events, &measure::QUOTED_PCRS));
+        assert_eq!(
+            replay(&all, &measure::QUOTED_PCRS),
+            replay(&our_events, &measure::QUOTED_PCRS)
+        );
         // No firmware log: ours as is.
         assert_eq!(merge(&[], ours.as_bytes()).unwrap(), ours.to_bytes());
         // Bad inputs are named.
-        assert!(matches!(merge(&fw[..fw.len() - 1], ours.as_bytes()), Err(MergeError::Firmware(_))));
-        assert!(matches!(merge(&fw, &ours.as_bytes()[..40]), Err(MergeError::Ours(_))));
+        assert!(matches!(
+            merge(&fw[..fw.len() - 1], ours.as_bytes()),
+            Err(MergeError::Firmware(_))
+        ));
+        assert!(matches!(
+            merge(&fw, &ours.as_bytes()[..40]),
+            Err(MergeError::Ours(_))
+        ));
         // A SHA-1-only firmware header cannot take our SHA-256 records.
         let mut sha1_only = EventLog::new().to_bytes();
         sha1_only[60..64].copy_from_slice(&[0x04, 0, 20, 0]);
@@ -809,38 +844,85 @@ mod tests {
             err(&[]),
             LogError {
                 offset: 0,
-                kind: LogErrorKind::Truncated { what: "the header's pcrIndex", need: 4, have: 0 }
+                kind: LogErrorKind::Truncated {
+                    what: "the header's pcrIndex",
+                    need: 4,
+                    have: 0
+                }
             }
         );
         let mut b = good.clone();
         b[4] = 1;
-        assert_eq!(err(&b).kind, LogErrorKind::NotSpecId("header eventType is not EV_NO_ACTION"));
+        assert_eq!(
+            err(&b).kind,
+            LogErrorKind::NotSpecId("header eventType is not EV_NO_ACTION")
+        );
         let mut b = good.clone();
         b[40] = b'X';
         assert_eq!(err(&b).offset, 32);
         let mut b = good.clone();
         b[28] = 40; // eventSize
-        assert!(matches!(err(&b).kind, LogErrorKind::SpecIdSize { declared: 40, actual: 33 }));
+        assert!(matches!(
+            err(&b).kind,
+            LogErrorKind::SpecIdSize {
+                declared: 40,
+                actual: 33
+            }
+        ));
         let mut b = good.clone();
         b[56] = 0; // numberOfAlgorithms
-        assert_eq!(err(&b), LogError { offset: 56, kind: LogErrorKind::NoAlgorithms });
+        assert_eq!(
+            err(&b),
+            LogError {
+                offset: 56,
+                kind: LogErrorKind::NoAlgorithms
+            }
+        );
         let mut b = good.clone();
         b[56] = 0xff; // huge algorithm count is bounded by eventSize
         assert!(matches!(err(&b).kind, LogErrorKind::SpecIdSize { .. }));
         // First record starts at 65: count, then algorithm id.
         let mut b = good.clone();
         b[73] = 2;
-        assert_eq!(err(&b), LogError { offset: 73, kind: LogErrorKind::TooManyDigests { event: 1, count: 2, max: 1 } });
+        assert_eq!(
+            err(&b),
+            LogError {
+                offset: 73,
+                kind: LogErrorKind::TooManyDigests {
+                    event: 1,
+                    count: 2,
+                    max: 1
+                }
+            }
+        );
         let mut b = good.clone();
         b[77] = 0x04;
-        assert_eq!(err(&b), LogError { offset: 77, kind: LogErrorKind::UnknownAlgorithm { event: 1, alg: 0x0004 } });
+        assert_eq!(
+            err(&b),
+            LogError {
+                offset: 77,
+                kind: LogErrorKind::UnknownAlgorithm {
+                    event: 1,
+                    alg: 0x0004
+                }
+            }
+        );
         let mut b = good.clone();
         b[73] = 0;
         assert_eq!(err(&b).kind, LogErrorKind::MissingSha256 { event: 1 });
         let mut b = good.clone();
         b.truncate(b.len() - 1);
         let e = err(&b);
-        assert!(matches!(e.kind, LogErrorKind::Truncated { what: "an event's data", .. }), "{e}");
+        assert!(
+            matches!(
+                e.kind,
+                LogErrorKind::Truncated {
+                    what: "an event's data",
+                    ..
+                }
+            ),
+            "{e}"
+        );
         assert!(alloc::format!("{e}").starts_with("at byte "));
     }
 }

@@ -233,8 +233,16 @@ pub fn build(i: &Inputs) -> Result<Built, DiskImageError> {
     };
     // Reference values: what a correct boot of this image measures.
     let identity = manifest.identity_bytes().map_err(DiskImageError::Encode)?;
-    let reference = crate::attest::predict(&identity, i.cmdline, &manifest.rootfs.verity.root_hash, i.service_table);
-    let manifest = Manifest { reference: Some(reference), ..manifest };
+    let reference = crate::attest::predict(
+        &identity,
+        i.cmdline,
+        &manifest.rootfs.verity.root_hash,
+        i.service_table,
+    );
+    let manifest = Manifest {
+        reference: Some(reference),
+        ..manifest
+    };
     let signed = sign::sign(&manifest, i.key)?;
     let region = signed.to_region().map_err(DiskImageError::Encode)?;
     root_bytes.resize((root.size - MANIFEST_REGION) as usize, 0);

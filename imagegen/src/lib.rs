@@ -12,6 +12,7 @@
 //! [`pipeline::build`] runs the steps; [`run`] boots a built image.
 #![forbid(unsafe_code)]
 
+pub mod attest;
 pub mod board;
 pub mod bootcfg;
 pub mod config;

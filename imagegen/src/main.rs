@@ -1,5 +1,6 @@
 //! The `imagegen` command line: `build` an image, `run` it in QEMU, `keygen` a
-//! manifest signing key, `inspect` a built image.
+//! manifest signing key, `inspect` a built image, `attest verify` a device's
+//! attestation report (and `attest enroll` its AK).
 use azl_formats::manifest::Hex;
 use clap::{Parser, Subcommand};
 use imagegen::expand::ProcessEnv;
@@ -94,6 +95,55 @@ enum Command {
         /// (default: manifest.pub or a matching *.pub next to the image).
         #[arg(long, value_name = "PUB")]
         key: Option<PathBuf>,
+    },
+    /// Measured boot: verify a device's attestation report against the
+    /// image's signed reference values, or enroll a device's AK.
+    Attest {
+        #[command(subcommand)]
+        command: AttestCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AttestCommand {
+    /// Verify a report (`initctl attest`); fail-closed, stops at the first
+    /// failing check. Exit 0 ATTESTED, 1 a check failed, 2 unreadable
+    /// input, 3 --log-only found the log consistent (NOT attested).
+    Verify {
+        /// The report file (AZAR envelope).
+        report: PathBuf,
+        /// Reference: manifest.bin, a disk image, or an output directory.
+        #[arg(long, value_name = "M")]
+        manifest: PathBuf,
+        /// The nonce sent to the device, hex.
+        #[arg(long, value_name = "HEX", required_unless_present = "log_only")]
+        nonce: Option<String>,
+        /// The device's enrolled AK (TPM2B_PUBLIC, from `attest enroll`).
+        /// Without it every TPM report is refused.
+        #[arg(long, value_name = "PINNED")]
+        ak: Option<PathBuf>,
+        /// Raw Ed25519 key the manifest is signed with (default: manifest.pub next to M).
+        #[arg(long, value_name = "PUB")]
+        key: Option<PathBuf>,
+        /// Check only the event log against the reference (software-only
+        /// reports); the result is never ATTESTED.
+        #[arg(long)]
+        log_only: bool,
+        /// Verify N times in-process and print the rate (benchmark).
+        #[arg(long, value_name = "N", hide = true)]
+        bench: Option<u32>,
+    },
+    /// Write the AK public of a report to AK, for pinning with `verify --ak`.
+    /// Enroll only over a trusted channel (provisioning).
+    Enroll {
+        /// The report file (AZAR envelope).
+        report: PathBuf,
+        /// Where to write the AK public (TPM2B_PUBLIC).
+        #[arg(long, short = 'o', value_name = "AK")]
+        out: PathBuf,
+        /// Replace AK if it exists.
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -190,6 +240,7 @@ fn main() -> ExitCode {
         }
         Command::Keygen { out, force } => keygen(&out, force),
         Command::Inspect { image, json, key } => inspect(image, key, json),
+        Command::Attest { command } => attest(command),
     };
     ExitCode::from(u8::try_from(code).unwrap_or(1))
 }
@@ -231,4 +282,29 @@ fn inspect(path: PathBuf, key: Option<PathBuf>, json: bool) -> i32 {
         print!("{report}");
     }
     report.exit_code().into()
+}
+
+fn attest(command: AttestCommand) -> i32 {
+    use imagegen::attest::cli;
+    let code = match command {
+        AttestCommand::Verify {
+            report,
+            manifest,
+            nonce,
+            ak,
+            key,
+            log_only,
+            bench,
+        } => cli::verify_cmd(&cli::VerifyArgs {
+            report,
+            manifest,
+            nonce,
+            ak,
+            key,
+            log_only,
+            bench,
+        }),
+        AttestCommand::Enroll { report, out, force } => cli::enroll_cmd(&report, &out, force),
+    };
+    code.into()
 }

@@ -111,7 +111,8 @@ impl VerityOutput {
         hash_offset: u64,
     ) -> Result<manifest::Verity, VerityError> {
         let data_end = self.data_blocks * u64::from(params.data_block_size);
-        if hash_offset % u64::from(params.hash_block_size) != 0 || hash_offset < data_end {
+        if !hash_offset.is_multiple_of(u64::from(params.hash_block_size)) || hash_offset < data_end
+        {
             return Err(VerityError::BadHashOffset {
                 hash_offset,
                 hash_block_size: params.hash_block_size,
@@ -251,7 +252,7 @@ fn default_threads() -> NonZeroUsize {
 fn check_geometry(len: u64, params: &VerityParams) -> Result<u64, VerityError> {
     params.validate()?;
     let block_size = params.data_block_size;
-    if len % u64::from(block_size) != 0 {
+    if !len.is_multiple_of(u64::from(block_size)) {
         return Err(VerityError::UnalignedData { len, block_size });
     }
     match len / u64::from(block_size) {

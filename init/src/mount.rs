@@ -78,7 +78,24 @@ fn specs() -> [Spec; 8] {
     ]
 }
 
+/// Is `path` already a mount point (its device differs from its parent's)?
+/// After switch root, stage 2 finds /dev, /proc, /sys and /run moved in from
+/// stage 1 and must not stack fresh, empty filesystems over them.
+fn is_mountpoint(path: &str) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let parent = std::path::Path::new(path)
+        .parent()
+        .unwrap_or(std::path::Path::new("/"));
+    match (std::fs::metadata(path), std::fs::metadata(parent)) {
+        (Ok(m), Ok(p)) => m.dev() != p.dev(),
+        _ => false,
+    }
+}
+
 fn mount_one(s: &Spec) -> Result<(), MountError> {
+    if is_mountpoint(s.target) {
+        return Ok(());
+    }
     let err = |errno| MountError {
         fstype: s.fstype,
         target: s.target,

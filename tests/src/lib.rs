@@ -507,7 +507,12 @@ pub fn data_file(out: &Path, path: &str) -> Option<Vec<u8>> {
     let data = tmp.path().join("data.img");
     extract_partition(&disk, "data", &data);
     let dst = tmp.path().join("file");
-    let r = run_mut(Command::new("debugfs").arg("-R").arg(format!("dump {path} {}", dst.display())).arg(&data));
+    let r = run_mut(
+        Command::new("debugfs")
+            .arg("-R")
+            .arg(format!("dump {path} {}", dst.display()))
+            .arg(&data),
+    );
     assert!(r.ok, "debugfs: {}", r.stderr);
     std::fs::read(&dst).ok()
 }

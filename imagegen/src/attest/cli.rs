@@ -39,7 +39,7 @@ pub struct VerifyArgs {
 pub fn parse_hex(s: &str) -> Option<Vec<u8>> {
     let s = s.trim();
     let s = s.strip_prefix("0x").unwrap_or(s);
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     (0..s.len())
@@ -54,9 +54,7 @@ fn reported_manifest_digest(report: &Report) -> Option<[u8; 32]> {
     let events = eventlog::parse(&report.event_log).ok()?;
     events
         .iter()
-        .find(|e| {
-            measure::parse_event_data(&e.data).is_some_and(|(k, _)| k == Kind::Manifest)
-        })
+        .find(|e| measure::parse_event_data(&e.data).is_some_and(|(k, _)| k == Kind::Manifest))
         .map(|e| e.sha256)
 }
 
@@ -88,10 +86,15 @@ impl Inputs {
         let nonce = match (&args.nonce, args.log_only) {
             (Some(h), _) => parse_hex(h).ok_or_else(|| format!("--nonce {h:?} is not hex"))?,
             (None, true) => Vec::new(),
-            (None, false) => return Err("--nonce is required (the nonce this verifier sent the device)".into()),
+            (None, false) => {
+                return Err("--nonce is required (the nonce this verifier sent the device)".into())
+            }
         };
         let ak = match &args.ak {
-            Some(p) => Some(std::fs::read(p).map_err(|err| format!("reading the pinned AK {}: {err}", p.display()))?),
+            Some(p) => Some(
+                std::fs::read(p)
+                    .map_err(|err| format!("reading the pinned AK {}: {err}", p.display()))?,
+            ),
             None => None,
         };
         Ok(Inputs {
@@ -225,7 +228,10 @@ pub fn enroll_cmd(report: &Path, out: &Path, force: bool) -> u8 {
         return EXIT_FAILED;
     }
     if out.exists() && !force {
-        eprintln!("imagegen: error: {} already exists (use --force to replace it)", out.display());
+        eprintln!(
+            "imagegen: error: {} already exists (use --force to replace it)",
+            out.display()
+        );
         return EXIT_ERROR;
     }
     if let Err(e) = std::fs::write(out, &r.ak_public) {

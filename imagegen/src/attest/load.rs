@@ -27,7 +27,11 @@ pub enum LoadError {
     Disk(#[from] DiskError),
     #[error("{path}: no root slot holds a manifest ({detail})")]
     NoManifest { path: PathBuf, detail: String },
-    #[error("{path} is neither a signed manifest, a disk image nor an output directory with {} or {}", output::MANIFEST, output::DISK)]
+    #[error(
+        "{path} is neither a signed manifest, a disk image nor an output directory with {} or {}",
+        output::MANIFEST,
+        output::DISK
+    )]
     NotAnImage { path: PathBuf },
     #[error(transparent)]
     Key(#[from] KeyError),
@@ -97,10 +101,11 @@ pub fn manifest(path: &Path, prefer: &dyn Fn(&SignedManifest) -> bool) -> Result
 }
 
 fn manifest_file(path: &Path) -> Result<Found, LoadError> {
-    let signed = SignedManifest::from_bytes(&read(path)?).map_err(|source| LoadError::Manifest {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let signed =
+        SignedManifest::from_bytes(&read(path)?).map_err(|source| LoadError::Manifest {
+            path: path.to_path_buf(),
+            source,
+        })?;
     Ok(Found {
         signed,
         origin: path.display().to_string(),
@@ -135,10 +140,7 @@ fn from_disk(path: &Path, prefer: &dyn Fn(&SignedManifest) -> bool) -> Result<Fo
             Err(e) => problems.push(format!("{}: {e}", p.name)),
         }
     }
-    let pick = found
-        .iter()
-        .position(|(_, sm)| prefer(sm))
-        .unwrap_or(0);
+    let pick = found.iter().position(|(_, sm)| prefer(sm)).unwrap_or(0);
     if found.is_empty() {
         return Err(LoadError::NoManifest {
             path: path.to_path_buf(),
@@ -158,7 +160,10 @@ fn from_disk(path: &Path, prefer: &dyn Fn(&SignedManifest) -> bool) -> Result<Fo
 
 /// The manifest signing key: `key` if given, else `manifest.pub` in the
 /// output directory or next to the manifest / disk image.
-pub fn public_key(manifest_path: &Path, key: Option<&Path>) -> Result<(PathBuf, [u8; 32]), LoadError> {
+pub fn public_key(
+    manifest_path: &Path,
+    key: Option<&Path>,
+) -> Result<(PathBuf, [u8; 32]), LoadError> {
     let path = match key {
         Some(k) => k.to_path_buf(),
         None if manifest_path.is_dir() => manifest_path.join(output::PUBLIC_KEY),
@@ -174,6 +179,9 @@ pub fn public_key(manifest_path: &Path, key: Option<&Path>) -> Result<(PathBuf, 
 
 /// Check the reference manifest's signature; an unsigned manifest is
 /// refused (it cannot vouch for reference values).
-pub fn verify_manifest(signed: &SignedManifest, public: &[u8; 32]) -> Result<Manifest, VerifyError> {
+pub fn verify_manifest(
+    signed: &SignedManifest,
+    public: &[u8; 32],
+) -> Result<Manifest, VerifyError> {
     sign::verify(signed, public)
 }

@@ -2,7 +2,7 @@
 //! correct boot of an image produces, predicted from what the build made
 //! and stored, signed, in `Manifest::reference`.
 use azl_formats::eventlog::{self, Event};
-use azl_formats::manifest::{Reference, RefEvent};
+use azl_formats::manifest::{RefEvent, Reference};
 use azl_formats::measure::{self, Kind, QUOTED_PCRS, VERIFIED_BOOT_SEQUENCE};
 
 /// The content PID 1 measures for `kind`, given the build's inputs.
@@ -97,7 +97,12 @@ mod tests {
 
     #[test]
     fn predict_matches_the_log_and_a_hand_replay() {
-        let (id, cmd, root, tbl) = (b"identity".as_slice(), "console=ttyAMA0 quiet\n", [7u8; 32], b"table".as_slice());
+        let (id, cmd, root, tbl) = (
+            b"identity".as_slice(),
+            "console=ttyAMA0 quiet\n",
+            [7u8; 32],
+            b"table".as_slice(),
+        );
         let r = predict(id, cmd, &root, tbl);
         assert_eq!(r.events.len(), VERIFIED_BOOT_SEQUENCE.len());
         let tags: Vec<&str> = r.events.iter().map(|e| e.tag.as_str()).collect();

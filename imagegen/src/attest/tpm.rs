@@ -415,7 +415,8 @@ mod tests {
     #[test]
     fn parses_swtpm_structures() {
         let attest = hex(QUOTE);
-        let q = Quote::parse_tpm2b(&tpm2b(&attest)).unwrap();
+        let wrapped = tpm2b(&attest);
+        let q = Quote::parse_tpm2b(&wrapped).unwrap();
         assert_eq!(q.extra_data, hex("0011223344"));
         assert_eq!(
             q.pcr_select,

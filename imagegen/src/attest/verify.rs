@@ -195,12 +195,15 @@ fn claimed_image(report: &Report, manifest: &Manifest) -> Option<String> {
         .ok()?
         .manifest()
         .ok()?;
-    let same = (m.image_name.as_str(), m.image_version.as_str(), m.board.as_str())
-        == (
-            manifest.image_name.as_str(),
-            manifest.image_version.as_str(),
-            manifest.board.as_str(),
-        );
+    let same = (
+        m.image_name.as_str(),
+        m.image_version.as_str(),
+        m.board.as_str(),
+    ) == (
+        manifest.image_name.as_str(),
+        manifest.image_version.as_str(),
+        manifest.board.as_str(),
+    );
     (!same).then(|| {
         format!(
             "note: the report claims (unverified) the device runs {} {} on board {}",
@@ -367,7 +370,10 @@ fn check_signature(run: &mut Run, report: &Report, quote: &Quote<'_>) -> Result<
             missing.join(", ")
         )));
     }
-    if !matches!(ak.scheme, (TPM_ALG_ECDSA, TPM_ALG_SHA256) | (TPM_ALG_NULL, _)) {
+    if !matches!(
+        ak.scheme,
+        (TPM_ALG_ECDSA, TPM_ALG_SHA256) | (TPM_ALG_NULL, _)
+    ) {
         return Err(Failure::new(format!(
             "AK signing scheme 0x{:04x}/{} is not ECDSA-SHA256",
             ak.scheme.0,
@@ -401,8 +407,8 @@ fn is_azl_pcr(pcr: u32) -> bool {
 }
 
 fn check_log(run: &mut Run, report: &Report, quoted: bool) -> Result<CheckedLog, Failure> {
-    let events = eventlog::parse(&report.event_log)
-        .map_err(|e| Failure::new(format!("event log: {e}")))?;
+    let events =
+        eventlog::parse(&report.event_log).map_err(|e| Failure::new(format!("event log: {e}")))?;
     let mut azl = Vec::new();
     let mut firmware = 0usize;
     for e in &events {
@@ -461,7 +467,11 @@ fn check_log(run: &mut Run, report: &Report, quoted: bool) -> Result<CheckedLog,
         }
         run.ok(format!(
             "event log replays to the {} PCRs {}",
-            if quoted { "quoted" } else { "reported (unauthenticated)" },
+            if quoted {
+                "quoted"
+            } else {
+                "reported (unauthenticated)"
+            },
             pcr_list(QUOTED_PCRS)
         ));
     }
@@ -534,7 +544,11 @@ fn check_reference(run: &mut Run, manifest: &Manifest, log: &CheckedLog) -> Resu
         reference.events.len()
     ));
     for &(pcr, value) in &log.replayed {
-        let want = reference.pcrs.iter().find(|(i, _)| *i == pcr).map(|(_, v)| v);
+        let want = reference
+            .pcrs
+            .iter()
+            .find(|(i, _)| *i == pcr)
+            .map(|(_, v)| v);
         match want {
             Some(w) if *w == value => {}
             Some(w) => {

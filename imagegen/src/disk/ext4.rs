@@ -104,7 +104,7 @@ pub fn ext4_image(
         label: label.to_string(),
         problem,
     };
-    if size % SIZE_GRANULE != 0 || size < MIN_DATA_SIZE {
+    if !size.is_multiple_of(SIZE_GRANULE) || size < MIN_DATA_SIZE {
         return Err(fail(Ext4Problem::Size(size)));
     }
     let len = usize::try_from(size).map_err(|_| fail(Ext4Problem::Size(size)))?;

@@ -115,7 +115,7 @@ pub fn fat_image(
         label: label.to_string(),
         problem,
     };
-    if size == 0 || size % 512 != 0 {
+    if size == 0 || !size.is_multiple_of(512) {
         return Err(fail(FatProblem::Size(size)));
     }
     let len = usize::try_from(size).map_err(|_| fail(FatProblem::Size(size)))?;

@@ -192,7 +192,7 @@ fn header(h: &HeaderFields) -> [u8; 512] {
 
 /// Encode the protective MBR and both GPTs for `placed`.
 pub(crate) fn encode(placed: &Placed) -> Result<Encoded, DiskError> {
-    if placed.disk_size % SECTOR_SIZE != 0 {
+    if !placed.disk_size.is_multiple_of(SECTOR_SIZE) {
         return Err(DiskError::Overflow(
             "disk size is not a whole number of sectors",
         ));

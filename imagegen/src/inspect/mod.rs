@@ -1028,7 +1028,7 @@ fn layout_check(
             m.rootfs.data_size, v.data_blocks, v.data_block_size
         ));
     }
-    if m.rootfs.data_size % 512 != 0 {
+    if !m.rootfs.data_size.is_multiple_of(512) {
         errs.push(format!(
             "data_size {} is not a whole number of 512-byte sectors",
             m.rootfs.data_size

@@ -128,7 +128,10 @@ pub fn run(opts: &RunOptions) -> Result<i32, RunError> {
     let qemu_bin = which(&qemu_name).ok_or_else(|| RunError::ToolMissing(qemu_name.clone()))?;
     let tpm = if opts.tpm {
         let swtpm_bin = which("swtpm").ok_or_else(|| RunError::ToolMissing("swtpm".into()))?;
-        Some(swtpm::Swtpm::start(&swtpm_bin, &dir.join(output::TPM_STATE))?)
+        Some(swtpm::Swtpm::start(
+            &swtpm_bin,
+            &dir.join(output::TPM_STATE),
+        )?)
     } else {
         None
     };

@@ -126,7 +126,11 @@ unsafe fn child(
     }
     if procs >= 0 {
         // Fallback when clone3 could not place us: join by writing our pid.
-        let f = libc::openat(procs, c"cgroup.procs".as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+        let f = libc::openat(
+            procs,
+            c"cgroup.procs".as_ptr(),
+            libc::O_WRONLY | libc::O_CLOEXEC,
+        );
         if f < 0 || libc::write(f, b"0".as_ptr().cast(), 1) < 0 {
             fail(STEP_CGROUP);
         }
@@ -204,12 +208,21 @@ fn fork_into(cgroup: Option<&OwnedFd>) -> Result<(i32, bool), std::io::Error> {
         };
         // SAFETY: like fork (no CLONE_VM, no new stack): the child gets a
         // copy of this single-threaded process and only runs `child`.
-        let r = unsafe { libc::syscall(libc::SYS_clone3, &args as *const CloneArgs, std::mem::size_of::<CloneArgs>()) };
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_clone3,
+                &args as *const CloneArgs,
+                std::mem::size_of::<CloneArgs>(),
+            )
+        };
         if r >= 0 {
             return Ok((r as i32, true));
         }
         let e = std::io::Error::last_os_error();
-        if !matches!(e.raw_os_error(), Some(libc::ENOSYS) | Some(libc::EINVAL) | Some(libc::E2BIG)) {
+        if !matches!(
+            e.raw_os_error(),
+            Some(libc::ENOSYS) | Some(libc::EINVAL) | Some(libc::E2BIG)
+        ) {
             return Err(e);
         }
     }
@@ -278,7 +291,14 @@ pub fn spawn(svc: &Service, cgroup_dir: Option<OwnedFd>) -> Result<Spawned, Spaw
         notify.as_ref().map_or(-1, |(_, w)| w.as_raw_fd()),
     ];
     let (pid, fds) = match fork_into(cgroup_dir.as_ref()) {
-        Ok((pid, placed)) => (pid, if placed { [fds[0], fds[1], -1, fds[3]] } else { fds }),
+        Ok((pid, placed)) => (
+            pid,
+            if placed {
+                [fds[0], fds[1], -1, fds[3]]
+            } else {
+                fds
+            },
+        ),
         Err(e) => return Err(fail(e)),
     };
     if pid == 0 {
