@@ -53,7 +53,7 @@ fi
 log="$(mktemp "${TMPDIR:-/tmp}/azl-bench.XXXXXX")"
 trap 'rm -f "$log"' EXIT
 status=0
-cargo test --locked -p azl-e2e --test bench -- --ignored --nocapture --test-threads=1 "$@" >"$log" || status=$?
+cargo test --locked -p azl-e2e --test bench --test bench_measure -- --ignored --nocapture --test-threads=1 "$@" >"$log" || status=$?
 # Tables sit between BENCH-BEGIN and BENCH-END; the rest is cargo's chatter.
 awk '/^BENCH-BEGIN$/ { on = 1; next } /^BENCH-END$/ { on = 0; print ""; next } on' "$log"
 if [ "$status" -ne 0 ]; then

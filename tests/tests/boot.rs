@@ -314,3 +314,21 @@ fn fatal_boot_error_enters_emergency_and_reboots_after_board_delay() {
     assert!(!b.has("Kernel panic"), "{}", b.dump());
     assert_eq!(b.code, Some(0), "{}", b.dump());
 }
+
+#[test]
+fn services_get_their_user_group_env_and_workdir() {
+    let dir = tempdir();
+    let out = Image::new("creds", Kernel::Small)
+        .with("[[user]]\nname = \"app\"\nuid = 1000\ngid = 1000\n")
+        .sh_service(
+            "app",
+            "echo creds=$(id -u):$(id -g) env=$GREETING svc=$SERVICE_NAME pwd=$(pwd) stdin=$(cat); exec sleep 1000",
+            "user = \"app\"\nenv = { GREETING = \"hi there\" }\nworkdir = \"/tmp\"",
+        )
+        .finisher(&["app"], "sleep 0.5")
+        .build(dir.path());
+    let b = boot(&out, &Boot::default());
+    let line = b.value("creds");
+    assert_eq!(line, "1000:1000 env=hi there svc=app pwd=/tmp stdin=", "{}", b.dump());
+    b.assert_clean_poweroff();
+}
