@@ -3,6 +3,9 @@
 //! timestamp — unless the kernel already echoes kmsg to the console at this
 //! level, in which case the console copy is skipped so lines are not doubled.
 //!
+//! With `quiet` on the kernel command line the console only gets warnings
+//! and errors (kmsg still gets everything), as for the kernel's own messages.
+//!
 //! Records whose target starts with `svc/` are service output and carry the
 //! service name as their prefix instead of `init`.
 use log::{Level, LevelFilter, Log, Metadata, Record};
@@ -18,6 +21,9 @@ struct Sinks {
     kmsg: Option<File>,
     /// The kernel prints kmsg records of level <= this to the console.
     console_loglevel: u8,
+    /// `quiet` on the kernel command line: only warnings and errors go to
+    /// the console (everything still goes to kmsg).
+    quiet: bool,
 }
 
 pub struct Logger {
@@ -29,6 +35,7 @@ static LOGGER: Logger = Logger {
         console: None,
         kmsg: None,
         console_loglevel: 0,
+        quiet: false,
     }),
 };
 
@@ -60,6 +67,9 @@ pub fn attach_kmsg() {
     if let Ok(mut s) = LOGGER.sinks.lock() {
         s.kmsg = OpenOptions::new().write(true).open("/dev/kmsg").ok();
         s.console_loglevel = level;
+        s.quiet = std::fs::read_to_string("/proc/cmdline")
+            .map(|c| c.split_whitespace().any(|w| w == "quiet"))
+            .unwrap_or(false);
         if s.console.is_none() {
             s.console = OpenOptions::new().write(true).open("/dev/console").ok();
         }
@@ -122,7 +132,8 @@ impl Log for Logger {
             let line = format!("<{pri}>{prefix}: {tag}{msg}\n");
             echoed = k.write_all(line.as_bytes()).is_ok() && (pri & 7) < s.console_loglevel;
         }
-        if !echoed {
+        let quiet = s.quiet && record.level() > Level::Warn;
+        if !echoed && !quiet {
             if let Some(c) = s.console.as_mut() {
                 let (sec, us) = monotonic();
                 let line = format!("[{sec:5}.{us:06}] {prefix}: {tag}{msg}\n");

@@ -39,8 +39,13 @@ exec sleep 100000
 /// The last service: let the system idle, report PID 1's memory and when the
 /// kernel handed over to /init, then power off with "$@".
 const FINISH_SCRIPT: &str = r#"#!/bin/sh
+# Straight to the console: with `quiet`, neither init's log nor kmsg echo
+# would show these lines.
+exec >/dev/console 2>&1
 sleep 2
 dmesg | grep -m1 'Run .* as init process' | sed 's/^/bench-k /'
+dmesg | grep 'bench-up ' | sed 's/^/bench-d /'
+dmesg | grep -m1 'init: ready: ' | sed 's/^/bench-r /'
 grep -E '^(VmRSS|VmHWM):' /proc/1/status | sed 's/^/bench-p1 /'
 [ -r /proc/1/smaps_rollup ] && grep -E '^(Rss|Pss):' /proc/1/smaps_rollup | sed 's/^/bench-p1 /'
 echo bench-pid1=$(cat /proc/1/comm)
@@ -99,7 +104,7 @@ fn common_config(dir: &Path, name: &str, kernel: Kernel, busybox_entry: &str) ->
     let finish = write(dir, "finish.sh", FINISH_SCRIPT);
     let mut s = format!(
         "[image]\nname = \"{name}\"\nversion = \"1.0.0\"\nhostname = \"benchhost\"\nroot = \"initramfs\"\nboard = \"qemu-virt\"\n\n\
-         [kernel]\npath = {}\n",
+         [kernel]\npath = {}\ncmdline = \"quiet\"\n",
         toml_str(&kernel.dir().display().to_string())
     );
     s.push_str(busybox_entry);

@@ -35,8 +35,18 @@ fn bench_measured_boot_cost() {
         .build(dir.path());
     let (mut with, mut without) = (Vec::new(), Vec::new());
     for i in 0..BOOTS {
-        for tpm in if i % 2 == 0 { [true, false] } else { [false, true] } {
-            let b = boot(&out, &Boot { tpm, ..Boot::default() });
+        for tpm in if i % 2 == 0 {
+            [true, false]
+        } else {
+            [false, true]
+        } {
+            let b = boot(
+                &out,
+                &Boot {
+                    tpm,
+                    ..Boot::default()
+                },
+            );
             b.assert_clean_poweroff();
             assert_eq!(b.has("measure: TPM at /dev/tpmrm0"), tpm, "{}", b.dump());
             (if tpm { &mut with } else { &mut without }).push(ready_ms(&b));
@@ -49,10 +59,21 @@ fn bench_measured_boot_cost() {
     println!("| boot | ready (ms) | range |");
     println!("|---|---:|---|");
     let range = |v: &[f64]| {
-        format!("{:.0}–{:.0}", v.iter().cloned().fold(f64::MAX, f64::min), v.iter().cloned().fold(0.0, f64::max))
+        format!(
+            "{:.0}–{:.0}",
+            v.iter().cloned().fold(f64::MAX, f64::min),
+            v.iter().cloned().fold(0.0, f64::max)
+        )
     };
-    println!("| with TPM (swtpm, 7 extends + log) | {w:.0} | {} |", range(&with));
+    println!(
+        "| with TPM (swtpm, 7 extends + log) | {w:.0} | {} |",
+        range(&with)
+    );
     println!("| without TPM (log only) | {wo:.0} | {} |", range(&without));
-    println!("| cost of measuring into the TPM | {:.0} ms ({:.2}×) | |", w - wo, w / wo);
+    println!(
+        "| cost of measuring into the TPM | {:.0} ms ({:.2}×) | |",
+        w - wo,
+        w / wo
+    );
     println!("BENCH-END");
 }

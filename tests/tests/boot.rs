@@ -329,6 +329,11 @@ fn services_get_their_user_group_env_and_workdir() {
         .build(dir.path());
     let b = boot(&out, &Boot::default());
     let line = b.value("creds");
-    assert_eq!(line, "1000:1000 env=hi there svc=app pwd=/tmp stdin=", "{}", b.dump());
+    assert_eq!(
+        line,
+        "1000:1000 env=hi there svc=app pwd=/tmp stdin=",
+        "{}",
+        b.dump()
+    );
     b.assert_clean_poweroff();
 }
