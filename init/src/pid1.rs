@@ -213,6 +213,7 @@ pub fn run() -> ! {
                 }
                 Token::Output(i) => sup.on_output(i, &poller),
                 Token::Notify(i) => sup.on_notify(i, &poller),
+                Token::Exec(i) => sup.on_exec(i, &poller),
             }
         }
     }

@@ -11,6 +11,7 @@ pub enum Token {
     Conn(u32),
     Output(u32),
     Notify(u32),
+    Exec(u32),
 }
 
 impl Token {
@@ -21,6 +22,7 @@ impl Token {
             Token::Conn(i) => (3, i),
             Token::Output(i) => (4, i),
             Token::Notify(i) => (5, i),
+            Token::Exec(i) => (6, i),
         };
         (kind << 32) | u64::from(idx)
     }
@@ -33,6 +35,7 @@ impl Token {
             3 => Token::Conn(idx),
             4 => Token::Output(idx),
             5 => Token::Notify(idx),
+            6 => Token::Exec(idx),
             _ => return None,
         })
     }

@@ -57,6 +57,8 @@ struct Unit {
     after_stop: AfterStop,
     output: Option<(OwnedFd, LineBuffer)>,
     notify: Option<OwnedFd>,
+    /// The exec-status pipe of a process that has not exec'd yet.
+    exec_status: Option<OwnedFd>,
     note: String,
 }
 
@@ -98,6 +100,7 @@ impl Supervisor {
                 after_stop: AfterStop::Stay,
                 output: None,
                 notify: None,
+                exec_status: None,
                 note: String::new(),
             })
             .collect();
@@ -160,11 +163,16 @@ impl Supervisor {
                 if let Some(old) = std::mem::replace(&mut unit.notify, sp.notify) {
                     poller.remove(old.as_fd());
                 }
+                set_nonblocking(&sp.exec_status);
+                poller.add(sp.exec_status.as_fd(), Token::Exec(idx32(i)));
+                if let Some(old) = unit.exec_status.replace(sp.exec_status) {
+                    poller.remove(old.as_fd());
+                }
                 unit.pid = Some(sp.pid);
                 unit.state = State::Running;
                 unit.started = now;
-                unit.ready = svc.ready == Readiness::Started;
-                unit.ever_ready |= unit.ready;
+                // "started" readiness: once the exec is confirmed (on_exec).
+                unit.ready = false;
                 unit.note.clear();
                 log::info!("started {} (pid {})", svc.name, sp.pid);
             }
@@ -334,6 +342,8 @@ impl Supervisor {
         let Some(i) = self.units.iter().position(|u| u.pid == Some(pid)) else {
             return false;
         };
+        // A failed exec's reason, before its exit is handled.
+        self.on_exec(idx32(i), poller);
         self.drain_output(i, poller);
         let (Some(svc), Some(unit)) = (self.table.services.get(i), self.units.get_mut(i)) else {
             return true;
@@ -391,6 +401,37 @@ impl Supervisor {
                 Ok(n) => lb.feed(buf.get(..n).unwrap_or(&[]), &mut emit),
                 Err(nix::errno::Errno::EINTR) => {}
                 Err(_) => return,
+            }
+        }
+    }
+
+    /// The exec-status pipe of service `i` is readable: exec succeeded
+    /// (ready, for `ready = "started"`) or the child's setup failed (its
+    /// exit, reaped next, drives the restart policy).
+    pub fn on_exec(&mut self, i: u32, poller: &Poller) {
+        let i = i as usize;
+        let (Some(svc), Some(unit)) = (self.table.services.get(i), self.units.get_mut(i)) else {
+            return;
+        };
+        let Some(fd) = unit.exec_status.as_ref() else {
+            return;
+        };
+        let Some(result) = spawn::exec_result(svc, fd) else {
+            return;
+        };
+        if let Some(fd) = unit.exec_status.take() {
+            poller.remove(fd.as_fd());
+        }
+        match result {
+            Ok(()) => {
+                if svc.ready == Readiness::Started && unit.pid.is_some() {
+                    unit.ready = true;
+                    unit.ever_ready = true;
+                }
+            }
+            Err(e) => {
+                log::error!("{e}");
+                unit.note = e.err.to_string();
             }
         }
     }

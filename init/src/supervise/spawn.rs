@@ -38,6 +38,10 @@ pub struct Spawned {
     pub pid: Pid,
     /// Read end of stdout+stderr.
     pub output: OwnedFd,
+    /// Closes when the child exec'd, or carries (step, errno) when its setup
+    /// failed: see [`exec_result`]. Not waited for here, so init can start
+    /// the next service while this one execs.
+    pub exec_status: OwnedFd,
     /// Read end of the readiness pipe (notify services only).
     pub notify: Option<OwnedFd>,
 }
@@ -253,8 +257,8 @@ fn step_name(step: u8) -> &'static str {
     }
 }
 
-/// Start `svc`. An exec failure (or any failure of the child's setup) is
-/// returned here, naming the step that failed.
+/// Start `svc`. Failures before the fork are returned here; a failure of the
+/// child's setup or exec arrives later on [`Spawned::exec_status`].
 pub fn spawn(svc: &Service, cgroup_dir: Option<OwnedFd>) -> Result<Spawned, SpawnError> {
     let exec0 = svc.exec.first().cloned().unwrap_or_default();
     let fail = |err| SpawnError {
@@ -309,34 +313,45 @@ pub fn spawn(svc: &Service, cgroup_dir: Option<OwnedFd>) -> Result<Spawned, Spaw
     drop(out_w);
     drop(devnull);
     drop(cgroup_dir);
-    // exec succeeded iff the error pipe closes without data.
-    let mut report = [0u8; 5];
-    let n = loop {
-        match nix::unistd::read(&err_r, &mut report) {
-            Err(nix::errno::Errno::EINTR) => continue,
-            other => break other.unwrap_or(0),
-        }
-    };
-    if n == 5 {
-        // The child has exited; the main loop reaps it as an orphan.
-        let [step, e @ ..] = report;
-        let os = std::io::Error::from_raw_os_error(i32::from_ne_bytes(e));
-        let what = match step {
-            STEP_EXEC => os,
-            STEP_WORKDIR => std::io::Error::new(
-                os.kind(),
-                format!(
-                    "cannot enter working directory {}: {os}",
-                    svc.workdir.as_deref().unwrap_or("/")
-                ),
-            ),
-            s => std::io::Error::new(os.kind(), format!("cannot {}: {os}", step_name(s))),
-        };
-        return Err(fail(what));
-    }
     Ok(Spawned {
         pid: Pid::from_raw(pid),
         output: out_r,
         notify: notify.map(|(r, _w)| r),
+        exec_status: err_r,
     })
+}
+
+/// What the exec-status pipe says, without blocking: `None` while the child
+/// has neither exec'd nor failed, `Some(Ok)` once exec succeeded (the pipe
+/// closed on exec), `Some(Err)` naming the step that failed.
+pub fn exec_result(svc: &Service, fd: &OwnedFd) -> Option<Result<(), SpawnError>> {
+    let mut report = [0u8; 5];
+    let n = loop {
+        match nix::unistd::read(fd, &mut report) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(nix::errno::Errno::EAGAIN) => return None,
+            other => break other.unwrap_or(0),
+        }
+    };
+    if n != 5 {
+        return Some(Ok(()));
+    }
+    let [step, e @ ..] = report;
+    let os = std::io::Error::from_raw_os_error(i32::from_ne_bytes(e));
+    let what = match step {
+        STEP_EXEC => os,
+        STEP_WORKDIR => std::io::Error::new(
+            os.kind(),
+            format!(
+                "cannot enter working directory {}: {os}",
+                svc.workdir.as_deref().unwrap_or("/")
+            ),
+        ),
+        s => std::io::Error::new(os.kind(), format!("cannot {}: {os}", step_name(s))),
+    };
+    Some(Err(SpawnError {
+        service: svc.name.to_string(),
+        exec: svc.exec.first().cloned().unwrap_or_default(),
+        err: what,
+    }))
 }
