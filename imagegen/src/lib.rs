@@ -1,20 +1,26 @@
-//! imagegen: builds azl-edge images and boots them in QEMU.
+//! imagegen: builds azl-edge images, checks them, boots them in QEMU and
+//! verifies what booted.
 //!
 //! Data flows one way, one module per step:
 //!
 //! ```text
 //! config (image TOML) ─┐
-//! board (board TOML) ──┼─► rootfs (FileSet) ─► initramfs (cpio.gz) ─► output (OUT/)
-//! kernel + modules ────┘        ▲
-//!                 users, services, bootcfg compile into it
+//! board (board TOML) ──┼─► rootfs (FileSet) ──┬─► initramfs (cpio.gz)
+//! kernel + modules ────┘   users, services,   └─► squashfs ─► verity ─┐
+//!                          bootcfg into it        boot FAT, data ext4 ┼─► partitions (GPT)
+//!                                  reference values (attest) ─► manifest ─► sign ─► disk.img
 //! ```
 //!
-//! [`pipeline::build`] runs the steps; [`run`] boots a built image.
+//! [`pipeline::compile`] runs the build steps ([`diskimage`] assembles the
+//! disk), [`budget`] holds it to the board's limits, [`reproduce`] rebuilds
+//! to prove determinism; [`inspect`] reads an image back, [`run`] boots it,
+//! [`attest`] verifies a device's attestation report against its manifest.
 #![forbid(unsafe_code)]
 
 pub mod attest;
 pub mod board;
 pub mod bootcfg;
+pub mod budget;
 pub mod config;
 pub mod cpio;
 pub mod disk;
@@ -37,6 +43,7 @@ pub mod sign;
 pub mod skeleton;
 pub mod source;
 pub mod squashfs;
+pub mod summary;
 pub mod toposort;
 pub mod users;
 pub mod verity;

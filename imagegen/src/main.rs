@@ -4,9 +4,10 @@
 use azl_formats::manifest::Hex;
 use clap::{Parser, Subcommand};
 use imagegen::expand::ProcessEnv;
-use imagegen::pipeline::{self, BuildOptions, Summary};
+use imagegen::pipeline::{self, BuildOptions};
 use imagegen::reproduce;
 use imagegen::run::{self, RunOptions};
+use imagegen::summary::Summary;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;

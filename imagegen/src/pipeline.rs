@@ -9,7 +9,6 @@ use crate::config::RootMode;
 use crate::config::{
     BoardRef, Config, ConfigError, ConfigErrors, Diagnostics, ImageError, ImageSettings, LoadError,
 };
-use crate::diskimage;
 use crate::expand::Env;
 use crate::imagepath::ImagePath;
 use crate::initbin::{self, InitBinError, InitBinary};
@@ -20,10 +19,10 @@ use crate::output::{self, OutputError};
 use crate::rootfs::{Conflict, Content, FileSet, Node, Origin};
 use crate::sign::SigningKey;
 use crate::{bootcfg, files, services, skeleton, users::UserDb};
+use crate::{budget, diskimage};
 use azl_formats::envelope::Enveloped;
 use azl_formats::services::TableError;
 use azl_formats::{paths, BootConfig, FormatError, ServiceTable};
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 /// arm64 `COMMAND_LINE_SIZE` (including the NUL).
@@ -98,60 +97,11 @@ pub enum BuildError {
         path: String,
     },
     #[error("over the board's size budget:\n{}", .0.iter().map(|o| format!("  {o}")).collect::<Vec<_>>().join("\n"))]
-    OverBudget(Vec<Overrun>),
+    OverBudget(Vec<budget::Overrun>),
     #[error("signing key: {0}")]
     Key(#[from] crate::sign::KeyError),
     #[error("disk image: {0}")]
     Disk(#[from] crate::diskimage::DiskImageError),
-}
-
-/// One budget a build exceeded.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Overrun {
-    pub what: &'static str,
-    pub size: u64,
-    pub budget: u64,
-}
-
-impl fmt::Display for Overrun {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} is {} ({} bytes), budget {} ({} bytes): {} bytes over",
-            self.what,
-            human(self.size),
-            self.size,
-            human(self.budget),
-            self.budget,
-            self.size - self.budget
-        )
-    }
-}
-
-/// Compare what was built with the board's `[budget]`.
-fn check_budget(
-    board: &Board,
-    kernel: u64,
-    initramfs: u64,
-    rootfs: Option<u64>,
-) -> Result<(), BuildError> {
-    let b = &board.budget;
-    let over: Vec<Overrun> = [
-        ("kernel", Some(kernel), b.kernel),
-        ("initramfs", Some(initramfs), b.initramfs),
-        ("rootfs", rootfs, b.rootfs),
-    ]
-    .into_iter()
-    .filter_map(|(what, size, budget)| match (size, budget) {
-        (Some(size), Some(budget)) if size > budget => Some(Overrun { what, size, budget }),
-        _ => None,
-    })
-    .collect();
-    if over.is_empty() {
-        Ok(())
-    } else {
-        Err(BuildError::OverBudget(over))
-    }
 }
 
 /// Everything a build produced, in memory.
@@ -416,7 +366,7 @@ pub fn compile(
         }
     };
     let kernel_size = std::fs::metadata(&kernel.image).map_or(0, |m| m.len());
-    check_budget(
+    budget::check(
         &board,
         kernel_size,
         initramfs.gz.len() as u64,
@@ -467,100 +417,4 @@ pub fn write(image: &Image, out: &Path) -> Result<(), BuildError> {
         }
     }
     Ok(())
-}
-
-/// The summary `imagegen build` prints.
-pub struct Summary<'a> {
-    pub image: &'a Image,
-    pub out: &'a Path,
-    pub kernel_size: u64,
-}
-
-fn human(bytes: u64) -> String {
-    if bytes >= 1 << 20 {
-        format!("{:.1} MiB", bytes as f64 / (1u64 << 20) as f64)
-    } else if bytes >= 1 << 10 {
-        format!("{:.1} KiB", bytes as f64 / 1024.0)
-    } else {
-        format!("{bytes} B")
-    }
-}
-
-impl fmt::Display for Summary<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let i = self.image;
-        writeln!(
-            f,
-            "built {} {} for board {} in {}",
-            i.name,
-            i.version,
-            i.board.name,
-            self.out.display()
-        )?;
-        writeln!(
-            f,
-            "  kernel     {} ({}, release {})",
-            i.kernel.image.display(),
-            human(self.kernel_size),
-            i.modules.release.as_deref().unwrap_or("unknown")
-        )?;
-        writeln!(
-            f,
-            "  initramfs  {} gzip ({} cpio, {} entries)",
-            human(i.initramfs.gz.len() as u64),
-            human(i.initramfs.cpio_size),
-            i.initramfs.entries
-        )?;
-        writeln!(
-            f,
-            "  init       {} (from {})",
-            i.init.path.display(),
-            i.init.origin
-        )?;
-        let mods: Vec<&str> = i.modules.modules.iter().map(|m| m.name.as_str()).collect();
-        write!(f, "  modules    {}", mods.len())?;
-        if !mods.is_empty() {
-            write!(f, ": {}", mods.join(", "))?;
-        }
-        if !i.modules.builtin.is_empty() {
-            write!(f, " ({} built into the kernel)", i.modules.builtin.len())?;
-        }
-        writeln!(f)?;
-        let svcs: Vec<&str> = i
-            .services
-            .services
-            .iter()
-            .map(|s| s.name.as_str())
-            .collect();
-        writeln!(
-            f,
-            "  services   {}",
-            if svcs.is_empty() {
-                "none".to_string()
-            } else {
-                svcs.join(" → ")
-            }
-        )?;
-        if let Some(d) = &i.disk {
-            let sig = match &d.signed.signature {
-                Some(s) => format!("signed by key {}", azl_formats::manifest::Hex(&s.key_id)),
-                None => "UNSIGNED (insecure)".to_string(),
-            };
-            writeln!(
-                f,
-                "  disk       {} ({}), manifest {sig}",
-                human(d.placed.disk_size),
-                self.out.join(output::DISK).display()
-            )?;
-            writeln!(
-                f,
-                "  rootfs     {} squashfs + {} verity tree in {}, root hash {}",
-                human(d.squashfs_size),
-                human(d.verity_size),
-                d.manifest.rootfs.partition,
-                azl_formats::manifest::Hex(&d.manifest.rootfs.verity.root_hash)
-            )?;
-        }
-        write!(f, "  cmdline    {}", i.cmdline)
-    }
 }
