@@ -18,7 +18,10 @@ if [ "${AZL_PLAIN_INIT:-0}" = 1 ]; then
   exec cargo build --release --locked -p azl-init --target "$target"
 fi
 if ! rustup component list --installed 2>/dev/null | grep -q '^rust-src'; then
-  rustup component add rust-src
+  if ! rustup component add rust-src; then
+    echo "build-init: rust-src is not available; building the plain (larger) init instead" >&2
+    exec cargo build --release --locked -p azl-init --target "$target"
+  fi
 fi
 RUSTC_BOOTSTRAP=1 exec cargo build --release --locked -p azl-init --target "$target" \
   -Zbuild-std=std,panic_abort \
