@@ -46,15 +46,17 @@ pub struct Measurer {
 impl Measurer {
     /// Continue the log stage 1 left in /run, or start one; open the TPM.
     pub fn start() -> Measurer {
-        let log = match std::fs::read(LOG_PATH) {
-            Ok(bytes) => EventLog::from_bytes(&bytes).unwrap_or_else(|e| {
+        let continued = std::fs::read(LOG_PATH).ok();
+        let log = match &continued {
+            Some(bytes) => EventLog::from_bytes(bytes).unwrap_or_else(|e| {
                 log::error!("measure: {LOG_PATH} is damaged ({e}); starting a new log");
                 EventLog::new()
             }),
-            Err(_) => EventLog::new(),
+            None => EventLog::new(),
         };
         let tpm = open_tpm();
-        if tpm.is_none() {
+        // Said once per boot (stage 2 continues stage 1's log).
+        if tpm.is_none() && continued.is_none() {
             log::warn!(
                 "measure: no TPM; measurements are kept in the log only (software-only trust tier)"
             );
