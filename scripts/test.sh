@@ -9,8 +9,13 @@ echo "== lint" >&2
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -q -- -D warnings
 cargo clippy -p azl-init --features spi-tpm --all-targets --locked -q -- -D warnings
+# Every cargo test's output also goes to a log, summed up at the end.
+results="$(mktemp "${TMPDIR:-/tmp}/azl-test.XXXXXX")"
+trap 'rm -f "$results"' EXIT
 echo "== unit tests" >&2
-cargo test --locked   # default members: formats, init, imagegen
-cargo test --locked -p azl-init --features spi-tpm tpm   # TIS-over-SPI against the simulated register file
+cargo test --locked 2>&1 | tee -a "$results"   # default members: formats, init, imagegen
+# TIS-over-SPI against the simulated register file
+cargo test --locked -p azl-init --features spi-tpm tpm 2>&1 | tee -a "$results"
 echo "== end-to-end tests (QEMU)" >&2
-cargo test --locked -p azl-e2e -- --test-threads="${AZL_TEST_THREADS:-2}" "$@"
+cargo test --locked -p azl-e2e -- --test-threads="${AZL_TEST_THREADS:-2}" "$@" 2>&1 | tee -a "$results"
+awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' "$results"
