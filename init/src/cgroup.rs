@@ -105,11 +105,14 @@ impl Cgroups {
                 });
             }
         }
-        let limit = memory_max
-            .map(|m| m.to_string())
-            .unwrap_or_else(|| "max".into());
-        if memory_max.is_some() || dir.join("memory.max").exists() {
-            write_file(&dir.join("memory.max"), "set memory.max", &limit)?;
+        // A new cgroup starts at "max"; the table (and so the limit) never
+        // changes while init runs, so only limited services need a write.
+        if let Some(limit) = memory_max {
+            write_file(
+                &dir.join("memory.max"),
+                "set memory.max",
+                &limit.to_string(),
+            )?;
         }
         let f: File = OpenOptions::new()
             .read(true)
