@@ -114,13 +114,13 @@ pub fn run() -> ! {
         if sup.take_ready() {
             measurer.measure(MKind::Phase(Phase::ServicesReady), &[]);
         }
-        if shutting_down.is_some() && !shutdown_measured {
-            shutdown_measured = true;
-            measurer.measure(MKind::Phase(Phase::Shutdown), &[]);
-        }
         if let Some(Escalation::Reboot(why)) = sup.take_escalation() {
             log::warn!("reboot requested: {why}");
             begin_shutdown(&mut sup, &mut shutting_down, Kind::Reboot, now);
+        }
+        if shutting_down.is_some() && !shutdown_measured {
+            shutdown_measured = true;
+            measurer.measure(MKind::Phase(Phase::Shutdown), &[]);
         }
         if let Some(kind) = shutting_down {
             if sup.all_stopped() {
