@@ -10,8 +10,17 @@ const NONCE: &str = "a1b2c3d4e5f60718293a4b5c6d7e8f90";
 /// An image whose `attester` service answers NONCE once everything is
 /// ready and powers off. `variant` changes the service table.
 fn attested_image(key: &Path, variant: &str) -> Image {
+    // "tampered-rootfs" keeps the service table and adds a file to the root.
+    let (variant, extra) = match variant {
+        "tampered-rootfs" => (
+            "one",
+            "[[file]]\nsymlink = \"busybox\"\ndst = \"/bin/implant\"\n",
+        ),
+        v => (v, ""),
+    };
     Image::new("attested", Kernel::Small)
         .disk(key)
+        .with(extra)
         .sh_service("worker", &format!("echo worker-{variant}; exec sleep 1000"), "")
         .sh_service(
             "attester",
@@ -141,6 +150,14 @@ fn boot_attest_verify_and_attacks() {
         r.stdout,
         r.stderr
     );
+    // A rebuilt image whose root filesystem differs but whose service table
+    // does not: the manifest and the verity root hash give it away.
+    let c = boot_and_attest("tampered-rootfs", &key, true);
+    let ak_c = enroll(&c);
+    let r = verify(&c.report, &a.out, NONCE, Some(&ak_c), &[]);
+    assert_fails(&r, "PCR 8 differs");
+    let all = format!("{}{}", r.stdout, r.stderr);
+    assert!(all.contains("verity-root-hash"), "{all}");
     // ... and the quote is not signed by the AK we pinned for device A.
     assert_fails(&verify(&b.report, &b.out, NONCE, Some(&ak), &[]), "AK");
 }
