@@ -41,6 +41,8 @@ fn open_tpm() -> Option<Box<dyn PcrSink>> {
 pub struct Measurer {
     log: EventLog,
     tpm: Option<Box<dyn PcrSink>>,
+    /// Events appended since the log file was last written.
+    dirty: bool,
 }
 
 impl Measurer {
@@ -61,10 +63,15 @@ impl Measurer {
                 "measure: no TPM; measurements are kept in the log only (software-only trust tier)"
             );
         }
-        Measurer { log, tpm }
+        Measurer {
+            log,
+            tpm,
+            dirty: false,
+        }
     }
 
-    /// Measure `content` as `kind`: extend, then log, then persist the log.
+    /// Measure `content` as `kind`: extend the PCR, append to the log. The
+    /// log file follows at the next [`Measurer::flush`].
     pub fn measure(&mut self, kind: Kind, content: &[u8]) {
         let digest = self.log.append_azl(kind, content);
         if let Some(t) = self.tpm.as_mut() {
@@ -78,10 +85,16 @@ impl Measurer {
                 );
             }
         }
-        self.persist();
+        self.dirty = true;
     }
 
-    fn persist(&self) {
+    /// Write the log to /run if events were added (pid1 calls this before
+    /// it waits for events and before it execs stage 2).
+    pub fn flush(&mut self) {
+        if !self.dirty {
+            return;
+        }
+        self.dirty = false;
         let tmp = format!("{LOG_PATH}.tmp");
         let res = std::fs::create_dir_all("/run/azl-edge")
             .and_then(|()| std::fs::write(&tmp, self.log.as_bytes()))

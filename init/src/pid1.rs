@@ -141,6 +141,7 @@ pub fn run() -> ! {
             next_health = Some(at + HEALTH_INTERVAL);
         }
         let wd_next = watchdog.as_mut().map(|w| w.service(now));
+        measurer.flush();
         let deadline = [
             sup.next_deadline(),
             wd_next,
@@ -231,6 +232,7 @@ fn stage1(
     let err = match root::assemble(spec, board, measurer) {
         Ok(_verified) => {
             measurer.measure(MKind::Phase(Phase::RootSwitched), &[]);
+            measurer.flush();
             root::switch_root()
         }
         Err(e) => e,
