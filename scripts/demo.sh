@@ -10,4 +10,5 @@ AZL_KERNELS=small scripts/build.sh
 mkdir -p out
 [ -f out/dev.key ] || target/release/imagegen keygen -o out/dev.key
 target/release/imagegen build --config images/demo.toml --key out/dev.key -o out/demo
-exec target/release/imagegen run out/demo "$@"
+# With a software TPM (state in out/demo/tpm), so the boot is measured into PCRs.
+exec target/release/imagegen run out/demo --tpm "$@"
