@@ -337,3 +337,42 @@ fn services_get_their_user_group_env_and_workdir() {
     );
     b.assert_clean_poweroff();
 }
+
+#[test]
+fn sigint_from_ctrl_alt_del_reboots_in_order() {
+    let dir = tempdir();
+    let out = Image::new("sigint", Kernel::Small)
+        .sh_service(
+            "svc",
+            "trap 'echo svc-got-term; exit 0' TERM; while true; do sleep 1; done",
+            "",
+        )
+        .sh_service(
+            "cad",
+            "sleep 1; kill -INT 1; sleep 1000",
+            "after = [\"svc\"]\nrestart = \"never\"",
+        )
+        .build(dir.path());
+    let b = boot(&out, &Boot::default());
+    b.assert_order(&[
+        "shutdown: reboot requested; stopping services",
+        "stopping cad",
+        "stopping svc",
+        "svc-got-term",
+        "shutdown: terminating remaining processes",
+    ]);
+    assert!(
+        b.serial
+            .lines()
+            .any(|l| l.ends_with("init: shutdown: reboot")),
+        "{}",
+        b.dump()
+    );
+    assert!(!b.has("Power down"), "{}", b.dump());
+    assert_eq!(
+        b.code,
+        Some(0),
+        "-no-reboot turns the reboot into a QEMU exit\n{}",
+        b.dump()
+    );
+}
