@@ -266,53 +266,59 @@ impl SignedManifest {
     }
 }
 
+/// A complete, plausible manifest for tests, benchmarks and examples
+/// (every field set; not a real image).
+#[doc(hidden)]
+pub fn example() -> Manifest {
+    Manifest {
+        board: "qemu-virt".into(),
+        image_name: "demo".into(),
+        image_version: "1.0.0".into(),
+        build_epoch: 0,
+        disk_guid: [1; 16],
+        partitions: alloc::vec![Partition {
+            name: crate::name("root-a").unwrap_or_default(),
+            kind: PartitionKind::Root,
+            type_guid: [2; 16],
+            part_guid: [3; 16],
+            offset: 1 << 20,
+            size: 64 << 20,
+            sha256: Some([4; 32]),
+        }],
+        kernel: FileDigest {
+            size: 10,
+            sha256: [5; 32],
+        },
+        initramfs: FileDigest {
+            size: 11,
+            sha256: [6; 32],
+        },
+        cmdline: "console=ttyAMA0".into(),
+        rootfs: RootFs {
+            partition: crate::name("root-a").unwrap_or_default(),
+            data_size: 8192,
+            verity: Verity {
+                root_hash: [0xab; 32],
+                salt: alloc::vec![0x01, 0x02],
+                uuid: [7; 16],
+                data_block_size: 4096,
+                hash_block_size: 4096,
+                data_blocks: 2,
+                hash_offset: 8192,
+                hash_size: 8192,
+            },
+        },
+        service_table_sha256: [8; 32],
+        reference: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use alloc::vec;
 
     pub(crate) fn sample() -> Manifest {
-        Manifest {
-            board: "qemu-virt".into(),
-            image_name: "demo".into(),
-            image_version: "1.0.0".into(),
-            build_epoch: 0,
-            disk_guid: [1; 16],
-            partitions: vec![Partition {
-                name: crate::name("root-a").unwrap(),
-                kind: PartitionKind::Root,
-                type_guid: [2; 16],
-                part_guid: [3; 16],
-                offset: 1 << 20,
-                size: 64 << 20,
-                sha256: Some([4; 32]),
-            }],
-            kernel: FileDigest {
-                size: 10,
-                sha256: [5; 32],
-            },
-            initramfs: FileDigest {
-                size: 11,
-                sha256: [6; 32],
-            },
-            cmdline: "console=ttyAMA0".into(),
-            rootfs: RootFs {
-                partition: crate::name("root-a").unwrap(),
-                data_size: 8192,
-                verity: Verity {
-                    root_hash: [0xab; 32],
-                    salt: vec![0x01, 0x02],
-                    uuid: [7; 16],
-                    data_block_size: 4096,
-                    hash_block_size: 4096,
-                    data_blocks: 2,
-                    hash_offset: 8192,
-                    hash_size: 8192,
-                },
-            },
-            service_table_sha256: [8; 32],
-            reference: None,
-        }
+        example()
     }
 
     #[test]

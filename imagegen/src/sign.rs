@@ -485,52 +485,19 @@ pub fn verify(sm: &SignedManifest, public: &[u8]) -> Result<Manifest, VerifyErro
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use azl_formats::manifest::{FileDigest, Partition, PartitionKind, RootFs, Verity};
     use std::process::Command;
 
     /// A manifest with every field set (shared with the inspect tests).
     pub(crate) fn sample_manifest() -> Manifest {
-        Manifest {
-            board: "qemu-virt".into(),
-            image_name: "demo".into(),
-            image_version: "1.2.3".into(),
-            build_epoch: 1_700_000_000,
-            disk_guid: [1; 16],
-            partitions: vec![Partition {
-                name: azl_formats::name("root-a").unwrap(),
-                kind: PartitionKind::Root,
-                type_guid: [2; 16],
-                part_guid: [3; 16],
-                offset: 1 << 20,
-                size: 8 << 20,
-                sha256: Some([4; 32]),
-            }],
-            kernel: FileDigest {
-                size: 10,
-                sha256: [5; 32],
-            },
-            initramfs: FileDigest {
-                size: 11,
-                sha256: [6; 32],
-            },
-            cmdline: "console=ttyAMA0 quiet".into(),
-            rootfs: RootFs {
-                partition: azl_formats::name("root-a").unwrap(),
-                data_size: 8192,
-                verity: Verity {
-                    root_hash: [0xab; 32],
-                    salt: vec![1, 2, 3],
-                    uuid: [7; 16],
-                    data_block_size: 4096,
-                    hash_block_size: 4096,
-                    data_blocks: 2,
-                    hash_offset: 8192,
-                    hash_size: 8192,
-                },
-            },
-            service_table_sha256: [8; 32],
-            reference: None,
+        let mut m = azl_formats::manifest::example();
+        m.image_version = "1.2.3".into();
+        m.build_epoch = 1_700_000_000;
+        m.cmdline = "console=ttyAMA0 quiet".into();
+        m.rootfs.verity.salt = vec![1, 2, 3];
+        if let Some(p) = m.partitions.first_mut() {
+            p.size = 8 << 20;
         }
+        m
     }
 
     /// A fresh key in memory.

@@ -19,7 +19,7 @@
 //! the report, manifest, keys, quote files and nonce there.
 use azl_formats::attest::{Report, Tier};
 use azl_formats::envelope::Enveloped;
-use azl_formats::manifest::{FileDigest, Manifest, Partition, PartitionKind, RootFs, Verity};
+use azl_formats::manifest::Manifest;
 use imagegen::attest::cli::{Inputs, VerifyArgs};
 use imagegen::attest::reference::{expected_log, predict};
 use imagegen::attest::swtpm::Swtpm;
@@ -53,48 +53,19 @@ fn number(args: &[String], name: &str, default: u32) -> Result<u32> {
 }
 
 fn manifest() -> Manifest {
-    let name = |s: &str| azl_formats::name(s).unwrap_or_default();
-    Manifest {
-        board: "qemu-virt".into(),
-        image_name: "bench".into(),
-        image_version: "1.0.0".into(),
-        build_epoch: 1_700_000_000,
-        disk_guid: [1; 16],
-        partitions: vec![Partition {
-            name: name("root-a"),
-            kind: PartitionKind::Root,
-            type_guid: [2; 16],
-            part_guid: [3; 16],
-            offset: 1 << 20,
-            size: 64 << 20,
-            sha256: Some([4; 32]),
-        }],
-        kernel: FileDigest {
-            size: 8 << 20,
-            sha256: [5; 32],
-        },
-        initramfs: FileDigest {
-            size: 1 << 20,
-            sha256: [6; 32],
-        },
-        cmdline: "console=ttyAMA0 panic=-1 quiet".into(),
-        rootfs: RootFs {
-            partition: name("root-a"),
-            data_size: 32 << 20,
-            verity: Verity {
-                root_hash: [0xab; 32],
-                salt: vec![0x5a; 32],
-                uuid: [7; 16],
-                data_block_size: 4096,
-                hash_block_size: 4096,
-                data_blocks: 8192,
-                hash_offset: 32 << 20,
-                hash_size: 266_240,
-            },
-        },
-        service_table_sha256: [8; 32],
-        reference: None,
-    }
+    // The shared example, sized like a realistic image.
+    let mut m = azl_formats::manifest::example();
+    m.image_name = "bench".into();
+    m.build_epoch = 1_700_000_000;
+    m.kernel.size = 8 << 20;
+    m.initramfs.size = 1 << 20;
+    m.cmdline = "console=ttyAMA0 panic=-1 quiet".into();
+    m.rootfs.data_size = 32 << 20;
+    m.rootfs.verity.salt = vec![0x5a; 32];
+    m.rootfs.verity.data_blocks = 8192;
+    m.rootfs.verity.hash_offset = 32 << 20;
+    m.rootfs.verity.hash_size = 266_240;
+    m
 }
 
 fn hex(b: &[u8]) -> String {
