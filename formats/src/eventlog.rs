@@ -49,15 +49,7 @@ const SHA256_LEN: usize = 32;
 /// TCG_EfiSpecIDEvent up to and including numberOfAlgorithms.
 const SPEC_ID_FIXED: usize = 16 + 4 + 4 + 4;
 
-/// SHA-256 of `bytes`.
-pub fn sha256(bytes: &[u8]) -> Digest {
-    let d = ring::digest::digest(&ring::digest::SHA256, bytes);
-    let mut out = [0u8; 32];
-    for (o, b) in out.iter_mut().zip(d.as_ref()) {
-        *o = *b;
-    }
-    out
-}
+pub use crate::sha256;
 
 /// The event data and its SHA-256 digest for one azl-edge measurement:
 /// `data = measure::event_data(kind, content)`, `digest = sha256(data)`.

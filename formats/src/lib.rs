@@ -25,6 +25,17 @@ pub use services::{CrashLoop, CrashLoopAction, Readiness, RestartPolicy, Service
 /// `[A-Za-z0-9_.-]`, checked by [`valid_name`].
 pub type Name = heapless::String<32>;
 
+/// SHA-256 of `bytes` (ring). The one digest helper both sides use for
+/// manifests, partitions, event logs and service tables.
+pub fn sha256(bytes: &[u8]) -> manifest::Digest {
+    let d = ring::digest::digest(&ring::digest::SHA256, bytes);
+    let mut out = [0u8; 32];
+    for (o, b) in out.iter_mut().zip(d.as_ref()) {
+        *o = *b;
+    }
+    out
+}
+
 /// Where the files live inside the initramfs / root filesystem.
 pub mod paths {
     /// The compiled [`crate::BootConfig`].

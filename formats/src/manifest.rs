@@ -147,6 +147,20 @@ impl Verity {
     }
 }
 
+/// Bytes of a signing key's id.
+pub const KEY_ID_LEN: usize = 8;
+
+/// The id of a raw Ed25519 public key, as recorded in [`Sig::key_id`]: the
+/// first 8 bytes of its SHA-256. Signer and device must agree on it.
+pub fn key_id(public: &[u8]) -> [u8; KEY_ID_LEN] {
+    let d = crate::sha256(public);
+    let mut id = [0u8; KEY_ID_LEN];
+    for (dst, src) in id.iter_mut().zip(d.iter()) {
+        *dst = *src;
+    }
+    id
+}
+
 /// Lower-case hex formatting of bytes.
 pub struct Hex<'a>(pub &'a [u8]);
 

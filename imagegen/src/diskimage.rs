@@ -17,8 +17,9 @@ use crate::squashfs::{self, Entry, FileData, Node, SquashfsError};
 use crate::verity::{self, VerityError, VerityParams};
 use azl_formats::envelope::Enveloped;
 use azl_formats::manifest::{
-    Digest, FileDigest, Manifest, PartitionKind, RootFs, SignedManifest, MANIFEST_REGION,
+    FileDigest, Manifest, PartitionKind, RootFs, SignedManifest, MANIFEST_REGION,
 };
+use azl_formats::sha256;
 use azl_formats::FormatError;
 use std::path::Path;
 
@@ -90,13 +91,6 @@ pub struct Built {
     pub squashfs_size: u64,
     pub squashfs_padded: u64,
     pub verity_size: u64,
-}
-
-fn sha256(bytes: &[u8]) -> Digest {
-    let d = ring::digest::digest(&ring::digest::SHA256, bytes);
-    let mut out = [0u8; 32];
-    out.copy_from_slice(d.as_ref());
-    out
 }
 
 fn file_digest(bytes: &[u8]) -> FileDigest {

@@ -167,15 +167,7 @@ fn build(opts: &BuildOptions, out: &std::path::Path, verify_reproducible: bool) 
     if image.disk.is_some() && image.public_key.is_none() {
         eprintln!("imagegen: warning: INSECURE: the disk image is unsigned (--insecure-unsigned); do not ship it");
     }
-    let kernel_size = std::fs::metadata(&image.kernel.image).map_or(0, |m| m.len());
-    println!(
-        "{}",
-        Summary {
-            image: &image,
-            out,
-            kernel_size,
-        }
-    );
+    println!("{}", Summary { image: &image, out });
     if verify_reproducible {
         match reproduce::verify(opts, &ProcessEnv, exe.as_deref(), out) {
             Ok(files) => println!(

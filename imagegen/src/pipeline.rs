@@ -123,6 +123,8 @@ pub struct Image {
     pub disk: Option<diskimage::Built>,
     /// Public half of the signing key (baked into the initramfs).
     pub public_key: Option<[u8; 32]>,
+    /// Size of the kernel image file.
+    pub kernel_size: u64,
     /// Problems with the key file worth telling (e.g. loose permissions).
     pub key_warnings: Vec<String>,
 }
@@ -388,6 +390,7 @@ pub fn compile(
         disk,
         public_key,
         key_warnings,
+        kernel_size,
     })
 }
 

@@ -22,20 +22,9 @@ use std::path::{Path, PathBuf};
 
 /// Bytes of a raw Ed25519 public key.
 pub const PUBLIC_KEY_LEN: usize = 32;
-/// Bytes of a key id.
-pub const KEY_ID_LEN: usize = 8;
+pub use azl_formats::manifest::{key_id, KEY_ID_LEN};
 /// Suffix appended to the private key's file name for the public key file.
 pub const PUBLIC_KEY_SUFFIX: &str = ".pub";
-
-/// The key id of a raw Ed25519 public key: the first 8 bytes of its sha256.
-pub fn key_id(public: &[u8]) -> [u8; KEY_ID_LEN] {
-    let d = ring::digest::digest(&ring::digest::SHA256, public);
-    let mut id = [0u8; KEY_ID_LEN];
-    for (dst, src) in id.iter_mut().zip(d.as_ref()) {
-        *dst = *src;
-    }
-    id
-}
 
 /// Where the public key of the private key at `private` lives: `KEY.pub`.
 pub fn public_key_path(private: &Path) -> PathBuf {

@@ -9,7 +9,6 @@ use std::path::Path;
 pub struct Summary<'a> {
     pub image: &'a Image,
     pub out: &'a Path,
-    pub kernel_size: u64,
 }
 
 pub fn human(bytes: u64) -> String {
@@ -37,7 +36,7 @@ impl fmt::Display for Summary<'_> {
             f,
             "  kernel     {} ({}, release {})",
             i.kernel.image.display(),
-            human(self.kernel_size),
+            human(i.kernel_size),
             i.modules.release.as_deref().unwrap_or("unknown")
         )?;
         writeln!(

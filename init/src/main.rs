@@ -11,6 +11,7 @@ mod control;
 mod ctl;
 mod disk;
 mod emergency;
+mod errno;
 mod identity;
 mod logger;
 mod manifest;

@@ -3,7 +3,7 @@
 //! public key baked into the initramfs, and the board it was built for.
 use crate::disk::{self, DiskError, Partition};
 use azl_formats::envelope::Enveloped;
-use azl_formats::manifest::{Manifest, RegionError, SignedManifest, MANIFEST_REGION};
+use azl_formats::manifest::{key_id, Manifest, RegionError, SignedManifest, MANIFEST_REGION};
 use ring::signature::{UnparsedPublicKey, ED25519};
 use std::fmt;
 
@@ -93,14 +93,6 @@ impl fmt::Display for ManifestError {
             }
         }
     }
-}
-
-/// The key id of a raw Ed25519 public key: first 8 bytes of its sha256.
-pub fn key_id(key: &[u8]) -> [u8; 8] {
-    let d = ring::digest::digest(&ring::digest::SHA256, key);
-    let mut id = [0u8; 8];
-    id.copy_from_slice(d.as_ref().get(..8).unwrap_or(&[0; 8]));
-    id
 }
 
 /// A manifest that passed verification, and whether it was signed.

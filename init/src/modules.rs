@@ -36,8 +36,7 @@ fn load_one(path: &str) -> Result<bool, ModuleError> {
         path: path.to_string(),
         errno,
     };
-    let file = File::open(path)
-        .map_err(|e| err(Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))))?;
+    let file = File::open(path).map_err(|e| err(crate::errno::of(&e)))?;
     match finit_module(&file, c"", ModuleInitFlags::empty()) {
         Ok(()) => Ok(true),
         Err(Errno::EEXIST) => Ok(false),

@@ -102,7 +102,7 @@ fn mount_one(s: &Spec) -> Result<(), MountError> {
         errno,
     };
     if let Err(e) = std::fs::create_dir_all(s.target) {
-        return Err(err(Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))));
+        return Err(err(crate::errno::of(&e)));
     }
     let data = if s.data.is_empty() {
         None

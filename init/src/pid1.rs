@@ -40,13 +40,14 @@ pub fn run() -> ! {
         cfg.image_version,
         cfg.board
     );
-    identity::set_hostname(&cfg.hostname);
-    identity::bring_up_loopback();
-    // Stage 2 of a verified boot: stage 1 already loaded the modules (they
-    // live in the initramfs, not in the root).
-    let stage2 = cfg.root.is_some() && !root::in_initramfs();
+    let in_initramfs = root::in_initramfs();
+    // Stage 2 of a verified boot (exec'd by stage 1 from the root): the
+    // hostname, loopback, modules and first measurements are done already.
+    let stage2 = cfg.root.is_some() && !in_initramfs;
     let mut measurer = Measurer::start();
     if !stage2 {
+        identity::set_hostname(&cfg.hostname);
+        identity::bring_up_loopback();
         measurer.measure(MKind::Phase(Phase::InitramfsEntered), &[]);
         measurer.measure(MKind::Cmdline, &measure::cmdline());
         modules::load_all(&cfg.modules);
@@ -63,7 +64,7 @@ pub fn run() -> ! {
             }
         },
     };
-    if let Some(spec) = cfg.root.as_ref().filter(|_| root::in_initramfs()) {
+    if let Some(spec) = cfg.root.as_ref().filter(|_| in_initramfs) {
         stage1(spec, &cfg.board, delay, watchdog.as_mut(), &mut measurer);
     }
     let sigfd = match signals::setup() {
@@ -106,7 +107,18 @@ pub fn run() -> ! {
     let mut shutting_down: Option<Kind> = None;
     let mut shutdown_measured = false;
     // Stage 2 of a verified boot: watch dm-verity for corruption.
-    let mut next_health = cfg.root.as_ref().map(|_| Instant::now());
+    // The control device is opened once; each check is one ioctl.
+    let health = cfg
+        .root
+        .as_ref()
+        .and_then(|_| match crate::verity::DeviceMapper::open() {
+            Ok(dm) => Some(dm),
+            Err(e) => {
+                log::error!("verity health checks disabled: {e}");
+                None
+            }
+        });
+    let mut next_health = health.as_ref().map(|_| Instant::now());
 
     loop {
         let now = Instant::now();
@@ -131,7 +143,7 @@ pub fn run() -> ! {
             c.expire(&poller, now);
         }
         if let Some(at) = next_health.filter(|at| now >= *at) {
-            if let Err(e) = root::check_health() {
+            if let Err(e) = health.as_ref().map_or(Ok(()), root::check_health) {
                 emergency::enter(
                     &format!("root filesystem is corrupted: {e}"),
                     delay,

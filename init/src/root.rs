@@ -131,8 +131,7 @@ fn do_mount(
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
-    azl_formats::manifest::Hex(ring::digest::digest(&ring::digest::SHA256, bytes).as_ref())
-        .to_string()
+    azl_formats::manifest::Hex(&azl_formats::sha256(bytes)).to_string()
 }
 
 /// Assemble the verified root at `/sysroot`. Returns the verified manifest.
@@ -197,7 +196,7 @@ pub fn assemble(
     let table = std::fs::read(&table_path).map_err(|e| RootError::Mount {
         what: format!("read {table_path}"),
         target: NEWROOT.into(),
-        errno: Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+        errno: crate::errno::of(&e),
         kernel: kernel_verity_errors(),
     })?;
     let found = sha256_hex(&table);
@@ -220,8 +219,7 @@ pub fn assemble(
 }
 
 /// The verity device's health: `Ok(())` while no corruption was seen.
-pub fn check_health() -> Result<(), String> {
-    let dm = DeviceMapper::open().map_err(|e| e.to_string())?;
+pub fn check_health(dm: &DeviceMapper) -> Result<(), String> {
     match dm.verity_status(DM_NAME) {
         Ok(s) if s.trim() == "C" => {
             let lines = kernel_verity_errors();

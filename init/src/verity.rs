@@ -151,7 +151,7 @@ impl DeviceMapper {
             .map_err(|e| DmError {
                 op: "open /dev/mapper/control",
                 name: String::new(),
-                errno: Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+                errno: crate::errno::of(&e),
             })?;
         let mut r = Req::new("", 0);
         r.call(&ctl, DM_VERSION, "version")?;

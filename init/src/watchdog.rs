@@ -39,7 +39,7 @@ impl Watchdog {
         let file = OpenOptions::new()
             .write(true)
             .open(&cfg.device)
-            .map_err(|e| err(Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))))?;
+            .map_err(|e| err(crate::errno::of(&e)))?;
         let mut timeout: libc::c_int = cfg.timeout_s.clamp(1, 3600) as libc::c_int;
         // SAFETY: valid fd and pointer to c_int.
         if let Err(e) = unsafe { wdioc_settimeout(file.as_raw_fd(), &mut timeout) } {

@@ -22,6 +22,7 @@ use azl_formats::envelope::Enveloped;
 use azl_formats::manifest::{
     Hex, Manifest, PartitionKind, RegionError, SignedManifest, MANIFEST_REGION,
 };
+use azl_formats::sha256;
 use azl_formats::{BootConfig, ServiceTable};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
@@ -525,13 +526,6 @@ fn summarize_boot_config(c: BootConfig) -> BootConfigSummary {
         board: c.board,
         hostname: c.hostname,
     }
-}
-
-fn sha256(bytes: &[u8]) -> [u8; 32] {
-    let d = ring::digest::digest(&ring::digest::SHA256, bytes);
-    let mut out = [0u8; 32];
-    out.copy_from_slice(d.as_ref());
-    out
 }
 
 /// Random access to the image file, with errors that name it.
