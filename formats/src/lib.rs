@@ -11,6 +11,7 @@ extern crate alloc;
 
 pub mod attest;
 pub mod boot;
+pub mod bootstate;
 pub mod envelope;
 pub mod eventlog;
 pub mod manifest;
