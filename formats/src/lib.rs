@@ -17,6 +17,7 @@ pub mod eventlog;
 pub mod manifest;
 pub mod measure;
 pub mod services;
+pub mod verity;
 
 pub use boot::{BootConfig, RootSpec, Watchdog};
 pub use envelope::FormatError;
