@@ -12,6 +12,7 @@ extern crate alloc;
 pub mod attest;
 pub mod boot;
 pub mod bootstate;
+pub mod bundle;
 pub mod envelope;
 pub mod eventlog;
 pub mod manifest;
