@@ -3,12 +3,13 @@
 //! log, restarts them by policy with backoff, escalates crash loops, stops
 //! them on request, and at shutdown stops them one by one in reverse order
 //! (SIGTERM, grace period, SIGKILL of the whole cgroup).
+pub mod cgroup;
 mod lines;
 mod policy;
 mod spawn;
 
-use crate::cgroup::Cgroups;
-use crate::poller::{Poller, Token};
+use crate::pid1::poller::{Poller, Token};
+use crate::supervise::cgroup::Cgroups;
 use azl_formats::{CrashLoopAction, Readiness, ServiceTable};
 use lines::LineBuffer;
 use nix::sys::signal::{killpg, Signal};
@@ -320,7 +321,7 @@ impl Supervisor {
             log::info!(
                 "ready: {} services up, {} ms since kernel start",
                 self.units.len(),
-                crate::clock::boot_ms()
+                crate::boot::clock::boot_ms()
             );
         }
     }

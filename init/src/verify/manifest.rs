@@ -1,7 +1,7 @@
 //! Reading and verifying the signed manifest of the root slot: the region
 //! at the end of the root partition, the Ed25519 signature against the
 //! public key baked into the initramfs, and the board it was built for.
-use crate::disk::{self, DiskError, Partition};
+use crate::verify::disk::{self, DiskError, Partition};
 use azl_formats::envelope::Enveloped;
 use azl_formats::manifest::{key_id, Manifest, RegionError, SignedManifest, MANIFEST_REGION};
 use ring::signature::{UnparsedPublicKey, ED25519};
