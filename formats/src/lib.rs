@@ -13,6 +13,7 @@ pub mod attest;
 pub mod boot;
 pub mod envelope;
 pub mod eventlog;
+pub mod gpt;
 pub mod manifest;
 pub mod measure;
 pub mod services;
