@@ -10,6 +10,8 @@ mod measure;
 mod mount;
 mod pid1;
 mod supervise;
+#[allow(unsafe_code)]
+mod sys;
 mod verify;
 
 fn main() {

@@ -1,20 +1,12 @@
-//! Finding block devices and partitions on the device: by GPT partition
-//! name (the kernel exposes it as `PARTNAME=` in sysfs uevents), waiting a
-//! bounded time for slow buses to probe; and raw reads at an offset.
+//! Block devices as stage 1 sees them: the whole disks in sysfs (partitions,
+//! device-mapper, loop and RAM disks skipped) and raw reads at an offset.
 use std::fmt;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
-use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::path::Path;
 
 #[derive(Debug)]
 pub enum DiskError {
-    /// No partition with that GPT name appeared in time.
-    NotFound {
-        partname: String,
-        waited: Duration,
-        seen: Vec<String>,
-    },
     Io {
         path: String,
         offset: u64,
@@ -25,93 +17,45 @@ pub enum DiskError {
 impl fmt::Display for DiskError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::NotFound {
-                partname,
-                waited,
-                seen,
-            } => write!(
-                f,
-                "no partition named {partname:?} after {} ms (block devices: {})",
-                waited.as_millis(),
-                if seen.is_empty() {
-                    "none".to_string()
-                } else {
-                    seen.join(", ")
-                }
-            ),
             Self::Io { path, offset, err } => write!(f, "{path} at offset {offset}: {err}"),
         }
     }
 }
 
-/// A partition found by name.
-#[derive(Debug, Clone)]
-pub struct Partition {
-    /// `/dev/vda2`
-    pub dev: String,
-    pub size_bytes: u64,
+/// A number in a sysfs file (0 if unreadable).
+pub fn sysfs_u64(path: &Path) -> u64 {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0)
 }
 
-fn uevent_value(text: &str, key: &str) -> Option<String> {
-    text.lines()
-        .find_map(|l| l.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
-        .map(str::to_string)
+/// Is `name` (in /sys/class/block) a device that can hold a GPT?
+fn is_disk_name(name: &str) -> bool {
+    !["dm-", "loop", "ram", "zram", "sr", "md"]
+        .iter()
+        .any(|p| name.starts_with(p))
 }
 
-fn scan(partname: &str) -> (Option<Partition>, Vec<String>) {
-    let mut seen = Vec::new();
+/// Whole disks with their size in bytes, in name order; empty ones skipped.
+pub fn whole_disks() -> Vec<(String, u64)> {
     let Ok(dir) = std::fs::read_dir("/sys/class/block") else {
-        return (None, seen);
+        return Vec::new();
     };
-    let mut entries: Vec<PathBuf> = dir.flatten().map(|e| e.path()).collect();
-    entries.sort();
-    for p in entries {
-        let Some(name) = p.file_name().and_then(|n| n.to_str()).map(str::to_string) else {
-            continue;
-        };
-        let uevent = std::fs::read_to_string(p.join("uevent")).unwrap_or_default();
-        let pn = uevent_value(&uevent, "PARTNAME");
-        seen.push(match &pn {
-            Some(n) => format!("{name}={n}"),
-            None => name.clone(),
-        });
-        if pn.as_deref() == Some(partname) {
-            let sectors: u64 = std::fs::read_to_string(p.join("size"))
-                .ok()
-                .and_then(|s| s.trim().parse().ok())
-                .unwrap_or(0);
-            return (
-                Some(Partition {
-                    dev: format!("/dev/{name}"),
-                    size_bytes: sectors * 512,
-                }),
-                seen,
-            );
-        }
-    }
-    (None, seen)
-}
-
-/// Wait up to `wait` for a partition with GPT name `partname` and its
-/// device node.
-pub fn find_partition(partname: &str, wait: Duration) -> Result<Partition, DiskError> {
-    let start = Instant::now();
-    loop {
-        let (found, seen) = scan(partname);
-        if let Some(p) = found {
-            if std::path::Path::new(&p.dev).exists() {
-                return Ok(p);
+    let mut out: Vec<(String, u64)> = dir
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_str()?.to_string();
+            let p = e.path();
+            if !is_disk_name(&name) || p.join("partition").exists() {
+                return None;
             }
-        }
-        if start.elapsed() >= wait {
-            return Err(DiskError::NotFound {
-                partname: partname.to_string(),
-                waited: start.elapsed(),
-                seen,
-            });
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
+            let bytes = sysfs_u64(&p.join("size")) * 512;
+            (bytes > 0 && Path::new("/dev").join(&name).exists()).then_some((name, bytes))
+        })
+        .collect();
+    out.sort();
+    out
 }
 
 /// Read exactly `len` bytes at `offset` of a device.
@@ -132,10 +76,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn uevent_parsing() {
-        let u = "MAJOR=254\nMINOR=2\nDEVNAME=vda2\nDEVTYPE=partition\nPARTN=2\nPARTNAME=root-a\n";
-        assert_eq!(uevent_value(u, "PARTNAME").as_deref(), Some("root-a"));
-        assert_eq!(uevent_value(u, "PARTN").as_deref(), Some("2"));
-        assert_eq!(uevent_value(u, "NOPE"), None);
+    fn disk_names() {
+        assert!(is_disk_name("vda"));
+        assert!(is_disk_name("mmcblk0"));
+        assert!(!is_disk_name("dm-0"));
+        assert!(!is_disk_name("loop3"));
     }
 }

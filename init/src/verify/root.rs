@@ -6,9 +6,9 @@
 //! Every step either succeeds or returns an error that names what failed;
 //! the caller turns errors into the emergency state, so there is never a
 //! half-mounted system running services.
-use super::disk::{self, DiskError};
 use super::health::DM_NAME;
 use super::manifest::{self, ManifestError, Verified};
+use super::partition::{self, PartitionError};
 use super::verity::{DeviceMapper, DmError};
 use crate::measure::Measurer;
 use crate::mount::sysroot::{self, MountError};
@@ -19,7 +19,7 @@ use std::time::Duration;
 
 #[derive(Debug)]
 pub enum RootError {
-    Disk(DiskError),
+    Partition(PartitionError),
     Manifest(ManifestError),
     Verity(DmError),
     Mount(MountError),
@@ -29,7 +29,7 @@ pub enum RootError {
 impl fmt::Display for RootError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Disk(e) => write!(f, "root: {e}"),
+            Self::Partition(e) => write!(f, "root: {e}"),
             Self::Manifest(e) => write!(f, "{e}"),
             Self::Verity(e) => write!(f, "verity: {e}"),
             Self::Mount(e) => write!(f, "{e}"),
@@ -52,11 +52,13 @@ pub fn assemble(
     measurer: &mut Measurer,
 ) -> Result<Verified, RootError> {
     let wait = Duration::from_secs(u64::from(spec.wait_s));
-    let part = disk::find_partition(&spec.partition, wait).map_err(RootError::Disk)?;
+    let part = partition::find(&spec.partition, wait).map_err(RootError::Partition)?;
     log::info!(
-        "root: {} is {} ({} MiB)",
+        "root: {} is {} (GPT entry {} of {}, {} MiB)",
         spec.partition,
         part.dev,
+        part.number,
+        part.disk,
         part.size_bytes >> 20
     );
     let verified = manifest::load(&part, &spec.partition, board, spec.allow_unsigned)
@@ -109,7 +111,7 @@ pub fn assemble(
         return Err(RootError::ServiceTable { expected, found });
     }
     if let Some(data) = &spec.data_partition {
-        let dp = disk::find_partition(data, wait).map_err(RootError::Disk)?;
+        let dp = partition::find(data, wait).map_err(RootError::Partition)?;
         sysroot::mount_data(&dp.dev).map_err(RootError::Mount)?;
         log::info!("data: {} mounted read-write on /data", dp.dev);
     }
