@@ -3,6 +3,8 @@
 //!
 //! - as PID 1 (or `init`): the system's init, see [`pid1`];
 //! - `initctl …` (or `init initctl …` / `init ctl …`): the control client.
+#![deny(unsafe_code)]
+
 mod boot;
 mod errno;
 mod initctl;

@@ -2,7 +2,6 @@
 //! pseudo filesystems ([`mounts`]), the boot config, kernel modules, the
 //! hostname and loopback ([`identity`]), the watchdog, and the emergency
 //! state every later failure ends in.
-pub mod clock;
 pub mod config;
 pub mod emergency;
 pub mod identity;

@@ -321,7 +321,7 @@ impl Supervisor {
             log::info!(
                 "ready: {} services up, {} ms since kernel start",
                 self.units.len(),
-                crate::boot::clock::boot_ms()
+                crate::sys::time::boot_ms()
             );
         }
     }

@@ -169,7 +169,7 @@ fn sync_kernel(disk: &str, gpt: &Gpt) -> Result<(), PartitionError> {
             })?);
         }
         if let Some(f) = &file {
-            crate::sys::add_partition(f, e.number, want.0, want.1).map_err(|errno| {
+            crate::sys::blkpg::add_partition(f, e.number, want.0, want.1).map_err(|errno| {
                 PartitionError::AddPartition {
                     disk: dev.clone(),
                     number: e.number,

@@ -1,6 +1,4 @@
-//! Every foreign call of init that needs `unsafe`, each behind a safe
-//! function with typed `#[repr(C)]` arguments; the only module allowed
-//! `unsafe` (`#![deny(unsafe_code)]` crate-wide).
+//! `BLKPG_ADD_PARTITION`: telling the kernel about a partition of a disk.
 use nix::errno::Errno;
 use std::fs::File;
 use std::os::fd::AsRawFd;
