@@ -71,6 +71,8 @@ pub enum Escalation {
 
 pub struct Supervisor {
     table: ServiceTable,
+    /// `after` of each service as table indices (resolved once).
+    after: Vec<Vec<Option<usize>>>,
     units: Vec<Unit>,
     cgroups: Cgroups,
     default_grace: Duration,
@@ -105,7 +107,9 @@ impl Supervisor {
                 note: String::new(),
             })
             .collect();
+        let after = policy::resolve_after(&table.services);
         Supervisor {
+            after,
             table,
             units,
             cgroups,
@@ -130,9 +134,10 @@ impl Supervisor {
         let Some(svc) = self.table.services.get(i) else {
             return Ok(());
         };
-        for a in &svc.after {
-            match self.table.index_of(a) {
-                Some(j) if self.satisfied(j) => {}
+        let deps = self.after.get(i).map_or(&[][..], Vec::as_slice);
+        for (a, j) in svc.after.iter().zip(deps) {
+            match j {
+                Some(j) if self.satisfied(*j) => {}
                 _ => return Err(a.to_string()),
             }
         }

@@ -108,6 +108,28 @@ pub fn backoff(svc: &Service, failures: u32) -> Duration {
     Duration::from_millis(base.saturating_mul(1u64 << shift).min(max))
 }
 
+/// Each service's `after` list as table indices, resolved once with a
+/// name index: linear in the table size plus the total `after` entries
+/// (looking each name up in the table per check was quadratic). A name
+/// not in the table resolves to `None` (validation has refused such
+/// tables; a `None` dependency is never satisfied).
+pub fn resolve_after(services: &[Service]) -> Vec<Vec<Option<usize>>> {
+    let index: std::collections::HashMap<&str, usize> = services
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.name.as_str(), i))
+        .collect();
+    services
+        .iter()
+        .map(|s| {
+            s.after
+                .iter()
+                .map(|a| index.get(a.as_str()).copied())
+                .collect()
+        })
+        .collect()
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::unreachable)]
 mod tests {
@@ -216,5 +238,40 @@ mod tests {
             later + Duration::from_secs(5),
         );
         assert_eq!(d, Decision::Restart(Duration::from_millis(100)));
+    }
+
+    #[test]
+    fn after_resolution_is_linear_for_100k_services() {
+        // A 100k-long `after` chain plus a fan-in on the first service.
+        let names: Vec<String> = (0..100_000).map(|i| format!("s{i}")).collect();
+        let services: Vec<Service> = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                let mut s = svc(RestartPolicy::Never);
+                s.name = azl_formats::name(n).unwrap();
+                if i > 0 {
+                    s.after = vec![
+                        azl_formats::name(&names[i - 1]).unwrap(),
+                        azl_formats::name("s0").unwrap(),
+                    ];
+                }
+                s
+            })
+            .collect();
+        let start = std::time::Instant::now();
+        let table = azl_formats::ServiceTable {
+            services: services.clone(),
+        };
+        assert_eq!(table.validate(), Ok(()));
+        let deps = resolve_after(&services);
+        assert_eq!(deps.len(), 100_000);
+        assert_eq!(deps[0], Vec::<Option<usize>>::new());
+        assert_eq!(deps[99_999], vec![Some(99_998), Some(0)]);
+        // Quadratic resolution took tens of seconds here; generous bound.
+        assert!(start.elapsed() < std::time::Duration::from_secs(5));
+        let mut bad = services[1].clone();
+        bad.after = vec![azl_formats::name("missing").unwrap()];
+        assert_eq!(resolve_after(&[bad]), vec![vec![None]]);
     }
 }
