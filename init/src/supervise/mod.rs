@@ -123,10 +123,12 @@ impl Supervisor {
 
     /// Is dependency `i` satisfied (ready, or finished successfully)?
     fn satisfied(&self, i: usize) -> bool {
-        self.units.get(i).is_some_and(|u| match u.state {
-            State::Running => u.ready,
-            State::Exited(e) => e.success(),
-            _ => false,
+        self.units.get(i).is_some_and(|u| {
+            let exited = match u.state {
+                State::Exited(e) => Some(e),
+                _ => None,
+            };
+            policy::dependency_met(u.state == State::Running, u.ready, exited)
         })
     }
 
@@ -135,13 +137,10 @@ impl Supervisor {
             return Ok(());
         };
         let deps = self.after.get(i).map_or(&[][..], Vec::as_slice);
-        for (a, j) in svc.after.iter().zip(deps) {
-            match j {
-                Some(j) if self.satisfied(*j) => {}
-                _ => return Err(a.to_string()),
-            }
+        match policy::first_unmet(deps, |j| self.satisfied(j)) {
+            None => Ok(()),
+            Some(k) => Err(svc.after.get(k).map(|a| a.to_string()).unwrap_or_default()),
         }
-        Ok(())
     }
 
     fn start_unit(&mut self, i: usize, poller: &Poller, now: Instant) {
@@ -519,14 +518,12 @@ impl Supervisor {
 
     /// During shutdown: if no service is stopping, stop the last running one.
     fn shutdown_step(&mut self, now: Instant) {
-        if self
+        let alive: Vec<bool> = self.units.iter().map(|u| u.pid.is_some()).collect();
+        let stopping = self
             .units
             .iter()
-            .any(|u| matches!(u.state, State::Stopping { .. }))
-        {
-            return;
-        }
-        if let Some(i) = self.units.iter().rposition(|u| u.pid.is_some()) {
+            .map(|u| matches!(u.state, State::Stopping { .. }));
+        if let Some(i) = policy::next_to_stop(stopping, &alive) {
             self.signal_stop(i, now);
         }
     }

@@ -130,6 +130,28 @@ pub fn resolve_after(services: &[Service]) -> Vec<Vec<Option<usize>>> {
         .collect()
 }
 
+/// Is a dependency met: running and ready (for `ready = "notify"`, after it
+/// said so), or finished successfully (a one-shot)?
+pub fn dependency_met(running: bool, ready: bool, exited: Option<Exit>) -> bool {
+    (running && ready) || exited.is_some_and(Exit::success)
+}
+
+/// The first of a service's resolved `after` entries that is not met
+/// (its position in the list), or `None` when it may start.
+pub fn first_unmet(deps: &[Option<usize>], met: impl Fn(usize) -> bool) -> Option<usize> {
+    deps.iter().position(|d| !d.is_some_and(&met))
+}
+
+/// Shutdown order: while one service is stopping, wait; otherwise stop the
+/// last one in table order that still has a process (reverse start order).
+pub fn next_to_stop(stopping: impl Iterator<Item = bool>, alive: &[bool]) -> Option<usize> {
+    let mut stopping = stopping;
+    if stopping.any(|s| s) {
+        return None;
+    }
+    alive.iter().rposition(|a| *a)
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::unreachable)]
 mod tests {
@@ -273,5 +295,59 @@ mod tests {
         let mut bad = services[1].clone();
         bad.after = vec![azl_formats::name("missing").unwrap()];
         assert_eq!(resolve_after(&[bad]), vec![vec![None]]);
+    }
+
+    #[test]
+    fn after_ordering_waits_for_notify_readiness() {
+        // a (notify) <- b (after a) <- c (after a, b); d after a one-shot e.
+        let deps = [
+            vec![],
+            vec![Some(0)],
+            vec![Some(0), Some(1)],
+            vec![Some(4)],
+            vec![],
+        ];
+        // (running, ready, exited) per service.
+        let mut st = [(false, false, None); 5];
+        let startable = |st: &[(bool, bool, Option<Exit>); 5]| -> Vec<usize> {
+            (0..5)
+                .filter(|&i| {
+                    !st[i].0
+                        && st[i].2.is_none()
+                        && first_unmet(&deps[i], |j| dependency_met(st[j].0, st[j].1, st[j].2))
+                            .is_none()
+                })
+                .collect()
+        };
+        assert_eq!(startable(&st), [0, 4]);
+        st[0] = (true, false, None); // a started, has not notified yet
+        st[4] = (true, true, None); // e running (simple readiness)
+        assert_eq!(startable(&st), [3]);
+        st[3] = (true, true, None);
+        st[0].1 = true; // a notified
+        assert_eq!(startable(&st), [1]);
+        st[1] = (true, true, None);
+        assert_eq!(startable(&st), [2]);
+        // A failed one-shot never satisfies; a successful one does.
+        assert!(!dependency_met(false, false, Some(Exit::Code(1))));
+        assert!(!dependency_met(false, false, Some(Exit::Signal(9))));
+        assert!(dependency_met(false, false, Some(Exit::Code(0))));
+        // Unknown dependency: never met; the unmet position is reported.
+        assert_eq!(first_unmet(&[Some(0), None], |_| true), Some(1));
+    }
+
+    #[test]
+    fn shutdown_stops_one_at_a_time_in_reverse_order() {
+        let alive = [true, false, true, true];
+        assert_eq!(next_to_stop([false; 4].into_iter(), &alive), Some(3));
+        assert_eq!(
+            next_to_stop([false, false, false, true].into_iter(), &alive),
+            None
+        );
+        assert_eq!(
+            next_to_stop([false; 4].into_iter(), &[true, false, true, false]),
+            Some(2)
+        );
+        assert_eq!(next_to_stop([false; 4].into_iter(), &[false; 4]), None);
     }
 }
