@@ -10,7 +10,7 @@ mod spawn;
 
 use crate::pid1::poller::{Poller, Token};
 use crate::supervise::cgroup::Cgroups;
-use azl_formats::{CrashLoopAction, Readiness, ServiceTable};
+use azl_formats::{Readiness, ServiceTable};
 use lines::LineBuffer;
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
@@ -213,31 +213,21 @@ impl Supervisor {
             Decision::Stay => {}
             Decision::CrashLoop => {
                 let cl = svc.crash_loop;
-                match cl.action {
-                    CrashLoopAction::GiveUp => {
-                        log::error!(
-                            "{}: crash loop (more than {} restarts in {} s): giving up",
-                            svc.name,
-                            cl.max_restarts,
-                            cl.window_s
-                        );
-                        unit.state = State::Failed;
-                        unit.note = "crash loop".into();
-                    }
-                    CrashLoopAction::Reboot => {
-                        log::error!(
-                            "{}: crash loop (more than {} restarts in {} s): rebooting",
-                            svc.name,
-                            cl.max_restarts,
-                            cl.window_s
-                        );
-                        unit.state = State::Failed;
-                        unit.note = "crash loop, reboot".into();
-                        self.escalation = Some(Escalation::Reboot(format!(
-                            "service {} crash loop",
-                            svc.name
-                        )));
-                    }
+                let (note, reboot) = policy::crash_loop_outcome(cl.action);
+                log::error!(
+                    "{}: crash loop (more than {} restarts in {} s): {}",
+                    svc.name,
+                    cl.max_restarts,
+                    cl.window_s,
+                    if reboot { "rebooting" } else { "giving up" }
+                );
+                unit.state = State::Failed;
+                unit.note = note.into();
+                if reboot {
+                    self.escalation = Some(Escalation::Reboot(format!(
+                        "service {} crash loop",
+                        svc.name
+                    )));
                 }
             }
         }

@@ -2,7 +2,7 @@
 //! can be tested exhaustively: whether an exit warrants a restart, the
 //! exponential backoff, when a run counts as stable, and crash-loop
 //! detection.
-use azl_formats::{RestartPolicy, Service};
+use azl_formats::{CrashLoopAction, RestartPolicy, Service};
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
@@ -128,6 +128,15 @@ pub fn resolve_after(services: &[Service]) -> Vec<Vec<Option<usize>>> {
                 .collect()
         })
         .collect()
+}
+
+/// What a crash loop leads to: the service is failed either way; the
+/// note for status, and whether the board is to be rebooted.
+pub fn crash_loop_outcome(action: CrashLoopAction) -> (&'static str, bool) {
+    match action {
+        CrashLoopAction::GiveUp => ("crash loop", false),
+        CrashLoopAction::Reboot => ("crash loop, reboot", true),
+    }
 }
 
 /// Is a dependency met: running and ready (for `ready = "notify"`, after it
@@ -349,5 +358,30 @@ mod tests {
             Some(2)
         );
         assert_eq!(next_to_stop([false; 4].into_iter(), &[false; 4]), None);
+    }
+
+    #[test]
+    fn crash_loop_gives_up_or_reboots_as_configured() {
+        let t0 = Instant::now();
+        let mut s = svc(RestartPolicy::Always);
+        s.crash_loop.max_restarts = 1;
+        let mut st = RestartState::default();
+        let short = Duration::from_millis(1);
+        assert!(matches!(
+            st.on_exit(&s, Exit::Code(1), short, t0),
+            Decision::Restart(_)
+        ));
+        assert_eq!(
+            st.on_exit(&s, Exit::Code(1), short, t0 + Duration::from_secs(1)),
+            Decision::CrashLoop
+        );
+        assert_eq!(
+            crash_loop_outcome(CrashLoopAction::GiveUp),
+            ("crash loop", false)
+        );
+        assert_eq!(
+            crash_loop_outcome(CrashLoopAction::Reboot),
+            ("crash loop, reboot", true)
+        );
     }
 }
