@@ -15,6 +15,7 @@ pub mod bootstate;
 pub mod bundle;
 pub mod envelope;
 pub mod eventlog;
+pub mod gpt;
 pub mod manifest;
 pub mod measure;
 pub mod services;

@@ -109,23 +109,25 @@ impl core::fmt::Display for TableError {
 impl ServiceTable {
     /// Check the invariants imagegen guarantees (init re-checks them cheaply,
     /// so a hand-edited table cannot make it loop or index out of bounds).
+    /// O(n log n): the names seen so far are kept in a set.
     pub fn validate(&self) -> Result<(), TableError> {
-        for (i, s) in self.services.iter().enumerate() {
-            let earlier = &self.services[..i];
-            if earlier.iter().any(|e| e.name == s.name) {
+        let mut earlier = alloc::collections::BTreeSet::new();
+        for s in &self.services {
+            if earlier.contains(s.name.as_str()) {
                 return Err(TableError::DuplicateName(s.name.clone()));
             }
             if s.exec.is_empty() {
                 return Err(TableError::EmptyExec(s.name.clone()));
             }
             for a in &s.after {
-                if !earlier.iter().any(|e| &e.name == a) {
+                if !earlier.contains(a.as_str()) {
                     return Err(TableError::BadOrder {
                         service: s.name.clone(),
                         after: a.clone(),
                     });
                 }
             }
+            earlier.insert(s.name.as_str());
         }
         Ok(())
     }

@@ -3,31 +3,18 @@
 //!
 //! - as PID 1 (or `init`): the system's init, see [`pid1`];
 //! - `initctl …` (or `init initctl …` / `init ctl …`): the control client.
-mod attest;
-mod cgroup;
-mod clock;
-mod config;
-mod control;
-mod ctl;
-mod disk;
-mod emergency;
+#![deny(unsafe_code)]
+
+mod boot;
 mod errno;
-mod identity;
-mod logger;
-mod manifest;
+mod initctl;
 mod measure;
-mod modules;
 mod mount;
 mod pid1;
-mod poller;
-mod protocol;
-mod root;
-mod shutdown;
-mod signals;
 mod supervise;
-mod tpm;
-mod verity;
-mod watchdog;
+#[allow(unsafe_code)]
+mod sys;
+mod verify;
 
 fn main() {
     // PID 1 ignores its arguments: the kernel passes unknown cmdline words.
@@ -40,8 +27,8 @@ fn main() {
         .map(|a| a.rsplit('/').next().unwrap_or(a))
         .unwrap_or("init");
     let code = match (argv0, args.get(1).map(String::as_str)) {
-        ("initctl", _) => ctl::main(args.get(1..).unwrap_or(&[])),
-        (_, Some("initctl" | "ctl")) => ctl::main(args.get(2..).unwrap_or(&[])),
+        ("initctl", _) => initctl::client::main(args.get(1..).unwrap_or(&[])),
+        (_, Some("initctl" | "ctl")) => initctl::client::main(args.get(2..).unwrap_or(&[])),
         _ => {
             eprintln!(
                 "azl-edge init {}: not PID 1.\nusage: initctl COMMAND [SERVICE]   (or: init ctl COMMAND [SERVICE])",

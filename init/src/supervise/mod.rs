@@ -3,13 +3,14 @@
 //! log, restarts them by policy with backoff, escalates crash loops, stops
 //! them on request, and at shutdown stops them one by one in reverse order
 //! (SIGTERM, grace period, SIGKILL of the whole cgroup).
+pub mod cgroup;
 mod lines;
 mod policy;
 mod spawn;
 
-use crate::cgroup::Cgroups;
-use crate::poller::{Poller, Token};
-use azl_formats::{CrashLoopAction, Readiness, ServiceTable};
+use crate::pid1::poller::{Poller, Token};
+use crate::supervise::cgroup::Cgroups;
+use azl_formats::{Readiness, ServiceTable};
 use lines::LineBuffer;
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
@@ -70,6 +71,8 @@ pub enum Escalation {
 
 pub struct Supervisor {
     table: ServiceTable,
+    /// `after` of each service as table indices (resolved once).
+    after: Vec<Vec<Option<usize>>>,
     units: Vec<Unit>,
     cgroups: Cgroups,
     default_grace: Duration,
@@ -104,7 +107,9 @@ impl Supervisor {
                 note: String::new(),
             })
             .collect();
+        let after = policy::resolve_after(&table.services);
         Supervisor {
+            after,
             table,
             units,
             cgroups,
@@ -118,10 +123,12 @@ impl Supervisor {
 
     /// Is dependency `i` satisfied (ready, or finished successfully)?
     fn satisfied(&self, i: usize) -> bool {
-        self.units.get(i).is_some_and(|u| match u.state {
-            State::Running => u.ready,
-            State::Exited(e) => e.success(),
-            _ => false,
+        self.units.get(i).is_some_and(|u| {
+            let exited = match u.state {
+                State::Exited(e) => Some(e),
+                _ => None,
+            };
+            policy::dependency_met(u.state == State::Running, u.ready, exited)
         })
     }
 
@@ -129,13 +136,11 @@ impl Supervisor {
         let Some(svc) = self.table.services.get(i) else {
             return Ok(());
         };
-        for a in &svc.after {
-            match self.table.index_of(a) {
-                Some(j) if self.satisfied(j) => {}
-                _ => return Err(a.to_string()),
-            }
+        let deps = self.after.get(i).map_or(&[][..], Vec::as_slice);
+        match policy::first_unmet(deps, |j| self.satisfied(j)) {
+            None => Ok(()),
+            Some(k) => Err(svc.after.get(k).map(|a| a.to_string()).unwrap_or_default()),
         }
-        Ok(())
     }
 
     fn start_unit(&mut self, i: usize, poller: &Poller, now: Instant) {
@@ -208,31 +213,21 @@ impl Supervisor {
             Decision::Stay => {}
             Decision::CrashLoop => {
                 let cl = svc.crash_loop;
-                match cl.action {
-                    CrashLoopAction::GiveUp => {
-                        log::error!(
-                            "{}: crash loop (more than {} restarts in {} s): giving up",
-                            svc.name,
-                            cl.max_restarts,
-                            cl.window_s
-                        );
-                        unit.state = State::Failed;
-                        unit.note = "crash loop".into();
-                    }
-                    CrashLoopAction::Reboot => {
-                        log::error!(
-                            "{}: crash loop (more than {} restarts in {} s): rebooting",
-                            svc.name,
-                            cl.max_restarts,
-                            cl.window_s
-                        );
-                        unit.state = State::Failed;
-                        unit.note = "crash loop, reboot".into();
-                        self.escalation = Some(Escalation::Reboot(format!(
-                            "service {} crash loop",
-                            svc.name
-                        )));
-                    }
+                let (note, reboot) = policy::crash_loop_outcome(cl.action);
+                log::error!(
+                    "{}: crash loop (more than {} restarts in {} s): {}",
+                    svc.name,
+                    cl.max_restarts,
+                    cl.window_s,
+                    if reboot { "rebooting" } else { "giving up" }
+                );
+                unit.state = State::Failed;
+                unit.note = note.into();
+                if reboot {
+                    self.escalation = Some(Escalation::Reboot(format!(
+                        "service {} crash loop",
+                        svc.name
+                    )));
                 }
             }
         }
@@ -320,7 +315,7 @@ impl Supervisor {
             log::info!(
                 "ready: {} services up, {} ms since kernel start",
                 self.units.len(),
-                crate::clock::boot_ms()
+                crate::sys::time::boot_ms()
             );
         }
     }
@@ -513,14 +508,12 @@ impl Supervisor {
 
     /// During shutdown: if no service is stopping, stop the last running one.
     fn shutdown_step(&mut self, now: Instant) {
-        if self
+        let alive: Vec<bool> = self.units.iter().map(|u| u.pid.is_some()).collect();
+        let stopping = self
             .units
             .iter()
-            .any(|u| matches!(u.state, State::Stopping { .. }))
-        {
-            return;
-        }
-        if let Some(i) = self.units.iter().rposition(|u| u.pid.is_some()) {
+            .map(|u| matches!(u.state, State::Stopping { .. }));
+        if let Some(i) = policy::next_to_stop(stopping, &alive) {
             self.signal_stop(i, now);
         }
     }

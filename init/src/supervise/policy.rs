@@ -2,7 +2,7 @@
 //! can be tested exhaustively: whether an exit warrants a restart, the
 //! exponential backoff, when a run counts as stable, and crash-loop
 //! detection.
-use azl_formats::{RestartPolicy, Service};
+use azl_formats::{CrashLoopAction, RestartPolicy, Service};
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
@@ -106,6 +106,59 @@ pub fn backoff(svc: &Service, failures: u32) -> Duration {
     let max = u64::from(svc.restart_delay_max_ms).max(base);
     let shift = failures.saturating_sub(1).min(32);
     Duration::from_millis(base.saturating_mul(1u64 << shift).min(max))
+}
+
+/// Each service's `after` list as table indices, resolved once with a
+/// name index: linear in the table size plus the total `after` entries
+/// (looking each name up in the table per check was quadratic). A name
+/// not in the table resolves to `None` (validation has refused such
+/// tables; a `None` dependency is never satisfied).
+pub fn resolve_after(services: &[Service]) -> Vec<Vec<Option<usize>>> {
+    let index: std::collections::HashMap<&str, usize> = services
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.name.as_str(), i))
+        .collect();
+    services
+        .iter()
+        .map(|s| {
+            s.after
+                .iter()
+                .map(|a| index.get(a.as_str()).copied())
+                .collect()
+        })
+        .collect()
+}
+
+/// What a crash loop leads to: the service is failed either way; the
+/// note for status, and whether the board is to be rebooted.
+pub fn crash_loop_outcome(action: CrashLoopAction) -> (&'static str, bool) {
+    match action {
+        CrashLoopAction::GiveUp => ("crash loop", false),
+        CrashLoopAction::Reboot => ("crash loop, reboot", true),
+    }
+}
+
+/// Is a dependency met: running and ready (for `ready = "notify"`, after it
+/// said so), or finished successfully (a one-shot)?
+pub fn dependency_met(running: bool, ready: bool, exited: Option<Exit>) -> bool {
+    (running && ready) || exited.is_some_and(Exit::success)
+}
+
+/// The first of a service's resolved `after` entries that is not met
+/// (its position in the list), or `None` when it may start.
+pub fn first_unmet(deps: &[Option<usize>], met: impl Fn(usize) -> bool) -> Option<usize> {
+    deps.iter().position(|d| !d.is_some_and(&met))
+}
+
+/// Shutdown order: while one service is stopping, wait; otherwise stop the
+/// last one in table order that still has a process (reverse start order).
+pub fn next_to_stop(stopping: impl Iterator<Item = bool>, alive: &[bool]) -> Option<usize> {
+    let mut stopping = stopping;
+    if stopping.any(|s| s) {
+        return None;
+    }
+    alive.iter().rposition(|a| *a)
 }
 
 #[cfg(test)]
@@ -216,5 +269,119 @@ mod tests {
             later + Duration::from_secs(5),
         );
         assert_eq!(d, Decision::Restart(Duration::from_millis(100)));
+    }
+
+    #[test]
+    fn after_resolution_is_linear_for_100k_services() {
+        // A 100k-long `after` chain plus a fan-in on the first service.
+        let names: Vec<String> = (0..100_000).map(|i| format!("s{i}")).collect();
+        let services: Vec<Service> = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                let mut s = svc(RestartPolicy::Never);
+                s.name = azl_formats::name(n).unwrap();
+                if i > 0 {
+                    s.after = vec![
+                        azl_formats::name(&names[i - 1]).unwrap(),
+                        azl_formats::name("s0").unwrap(),
+                    ];
+                }
+                s
+            })
+            .collect();
+        let start = std::time::Instant::now();
+        let table = azl_formats::ServiceTable {
+            services: services.clone(),
+        };
+        assert_eq!(table.validate(), Ok(()));
+        let deps = resolve_after(&services);
+        assert_eq!(deps.len(), 100_000);
+        assert_eq!(deps[0], Vec::<Option<usize>>::new());
+        assert_eq!(deps[99_999], vec![Some(99_998), Some(0)]);
+        // Quadratic resolution took tens of seconds here; generous bound.
+        assert!(start.elapsed() < std::time::Duration::from_secs(5));
+        let mut bad = services[1].clone();
+        bad.after = vec![azl_formats::name("missing").unwrap()];
+        assert_eq!(resolve_after(&[bad]), vec![vec![None]]);
+    }
+
+    #[test]
+    fn after_ordering_waits_for_notify_readiness() {
+        // a (notify) <- b (after a) <- c (after a, b); d after a one-shot e.
+        let deps = [
+            vec![],
+            vec![Some(0)],
+            vec![Some(0), Some(1)],
+            vec![Some(4)],
+            vec![],
+        ];
+        // (running, ready, exited) per service.
+        let mut st = [(false, false, None); 5];
+        let startable = |st: &[(bool, bool, Option<Exit>); 5]| -> Vec<usize> {
+            (0..5)
+                .filter(|&i| {
+                    !st[i].0
+                        && st[i].2.is_none()
+                        && first_unmet(&deps[i], |j| dependency_met(st[j].0, st[j].1, st[j].2))
+                            .is_none()
+                })
+                .collect()
+        };
+        assert_eq!(startable(&st), [0, 4]);
+        st[0] = (true, false, None); // a started, has not notified yet
+        st[4] = (true, true, None); // e running (simple readiness)
+        assert_eq!(startable(&st), [3]);
+        st[3] = (true, true, None);
+        st[0].1 = true; // a notified
+        assert_eq!(startable(&st), [1]);
+        st[1] = (true, true, None);
+        assert_eq!(startable(&st), [2]);
+        // A failed one-shot never satisfies; a successful one does.
+        assert!(!dependency_met(false, false, Some(Exit::Code(1))));
+        assert!(!dependency_met(false, false, Some(Exit::Signal(9))));
+        assert!(dependency_met(false, false, Some(Exit::Code(0))));
+        // Unknown dependency: never met; the unmet position is reported.
+        assert_eq!(first_unmet(&[Some(0), None], |_| true), Some(1));
+    }
+
+    #[test]
+    fn shutdown_stops_one_at_a_time_in_reverse_order() {
+        let alive = [true, false, true, true];
+        assert_eq!(next_to_stop([false; 4].into_iter(), &alive), Some(3));
+        assert_eq!(
+            next_to_stop([false, false, false, true].into_iter(), &alive),
+            None
+        );
+        assert_eq!(
+            next_to_stop([false; 4].into_iter(), &[true, false, true, false]),
+            Some(2)
+        );
+        assert_eq!(next_to_stop([false; 4].into_iter(), &[false; 4]), None);
+    }
+
+    #[test]
+    fn crash_loop_gives_up_or_reboots_as_configured() {
+        let t0 = Instant::now();
+        let mut s = svc(RestartPolicy::Always);
+        s.crash_loop.max_restarts = 1;
+        let mut st = RestartState::default();
+        let short = Duration::from_millis(1);
+        assert!(matches!(
+            st.on_exit(&s, Exit::Code(1), short, t0),
+            Decision::Restart(_)
+        ));
+        assert_eq!(
+            st.on_exit(&s, Exit::Code(1), short, t0 + Duration::from_secs(1)),
+            Decision::CrashLoop
+        );
+        assert_eq!(
+            crash_loop_outcome(CrashLoopAction::GiveUp),
+            ("crash loop", false)
+        );
+        assert_eq!(
+            crash_loop_outcome(CrashLoopAction::Reboot),
+            ("crash loop, reboot", true)
+        );
     }
 }

@@ -1,15 +1,12 @@
 //! The hardware watchdog: opened once at boot with the board's timeout and
 //! petted from the main loop. If the main loop wedges, petting stops and the
 //! board resets — that is the point, so nothing else pets it.
+use crate::sys::watchdog as sys;
 use azl_formats::Watchdog as WatchdogConfig;
 use nix::errno::Errno;
 use std::fmt;
 use std::fs::{File, OpenOptions};
-use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
-
-nix::ioctl_read!(wdioc_keepalive, b'W', 5, libc::c_int);
-nix::ioctl_readwrite!(wdioc_settimeout, b'W', 6, libc::c_int);
 
 #[derive(Debug)]
 pub struct WatchdogError {
@@ -41,15 +38,17 @@ impl Watchdog {
             .open(&cfg.device)
             .map_err(|e| err(crate::errno::of(&e)))?;
         let mut timeout: libc::c_int = cfg.timeout_s.clamp(1, 3600) as libc::c_int;
-        // SAFETY: valid fd and pointer to c_int.
-        if let Err(e) = unsafe { wdioc_settimeout(file.as_raw_fd(), &mut timeout) } {
-            // Some drivers have a fixed timeout; use what they report.
-            log::warn!(
-                "watchdog {}: cannot set timeout {}s: {}",
-                cfg.device,
-                cfg.timeout_s,
-                e.desc()
-            );
+        match sys::set_timeout(&file, timeout) {
+            Ok(t) => timeout = t,
+            Err(e) => {
+                // Some drivers have a fixed timeout; use what they report.
+                log::warn!(
+                    "watchdog {}: cannot set timeout {}s: {}",
+                    cfg.device,
+                    cfg.timeout_s,
+                    e.desc()
+                );
+            }
         }
         let effective = u64::try_from(timeout).unwrap_or(1).max(1);
         let interval = Duration::from_millis(effective * 1000 / 3);
@@ -68,9 +67,7 @@ impl Watchdog {
     }
 
     pub fn pet(&mut self) {
-        let mut dummy: libc::c_int = 0;
-        // SAFETY: valid fd and pointer.
-        if unsafe { wdioc_keepalive(self.file.as_raw_fd(), &mut dummy) }.is_err() {
+        if sys::keepalive(&self.file).is_err() {
             // Fall back to the write interface.
             let _ = nix::unistd::write(&self.file, b"\0");
         }

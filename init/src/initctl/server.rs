@@ -2,8 +2,8 @@
 //! without ever blocking the main loop (non-blocking sockets, a request
 //! must arrive within a second), checks the peer's credentials and hands
 //! parsed requests to the caller.
-use crate::poller::{Poller, Token};
-use crate::protocol::{self, Request};
+use crate::initctl::protocol::{self, Request};
+use crate::pid1::poller::{Poller, Token};
 use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
 use std::io::{Read, Write};
 use std::os::fd::AsFd;

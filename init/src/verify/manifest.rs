@@ -1,7 +1,8 @@
 //! Reading and verifying the signed manifest of the root slot: the region
 //! at the end of the root partition, the Ed25519 signature against the
 //! public key baked into the initramfs, and the board it was built for.
-use crate::disk::{self, DiskError, Partition};
+use crate::verify::disk::{self, DiskError};
+use crate::verify::partition::Partition;
 use azl_formats::envelope::Enveloped;
 use azl_formats::manifest::{key_id, Manifest, RegionError, SignedManifest, MANIFEST_REGION};
 use ring::signature::{UnparsedPublicKey, ED25519};
@@ -48,6 +49,15 @@ pub enum ManifestError {
         manifest: String,
         booted: String,
     },
+    /// The GPT entry read from is not where the signed partition table puts
+    /// the slot (a copied or moved slot: a rollback attempt).
+    SlotMoved {
+        partname: String,
+        dev: String,
+        /// (offset, size) in the manifest's partition table, if listed.
+        manifest: Option<(u64, u64)>,
+        gpt: (u64, u64),
+    },
 }
 
 fn hex(b: &[u8]) -> String {
@@ -85,6 +95,22 @@ impl fmt::Display for ManifestError {
                     "manifest is for board {manifest:?}, this device is {device:?}"
                 )
             }
+            Self::SlotMoved {
+                partname,
+                dev,
+                manifest,
+                gpt,
+            } => match manifest {
+                Some(m) => write!(
+                    f,
+                    "manifest on {dev}: the signed partition table puts {partname:?} at byte {} size {}, but the GPT entry read is at byte {} size {} (a moved or copied slot)",
+                    m.0, m.1, gpt.0, gpt.1
+                ),
+                None => write!(
+                    f,
+                    "manifest on {dev}: the signed partition table has no partition {partname:?}"
+                ),
+            },
             Self::WrongPartition { manifest, booted } => {
                 write!(
                     f,
@@ -159,6 +185,20 @@ pub fn load(
         return Err(ManifestError::WrongPartition {
             manifest: manifest.rootfs.partition.to_string(),
             booted: partname.to_string(),
+        });
+    }
+    let listed = manifest
+        .partitions
+        .iter()
+        .find(|p| p.name.as_str() == partname)
+        .map(|p| (p.offset, p.size));
+    let gpt = (part.offset, part.size_bytes);
+    if listed != Some(gpt) {
+        return Err(ManifestError::SlotMoved {
+            partname: partname.to_string(),
+            dev,
+            manifest: listed,
+            gpt,
         });
     }
     let envelope = sm.to_bytes().unwrap_or_default();

@@ -2,8 +2,8 @@
 //! the diagnosis, keeps reaping and petting the watchdog (so the board
 //! reboots by our timer, not by a watchdog bite), and reboots after the
 //! board's delay. A field device therefore always recovers by itself.
-use crate::shutdown;
-use crate::watchdog::Watchdog;
+use crate::boot::watchdog::Watchdog;
+use crate::pid1::shutdown;
 use std::fmt::Display;
 use std::time::{Duration, Instant};
 
@@ -15,16 +15,18 @@ pub fn enter(reason: &dyn Display, delay_s: u32, mut watchdog: Option<&mut Watch
         if let Some(w) = watchdog.as_deref_mut() {
             w.pet();
         }
-        crate::signals::reap();
+        crate::pid1::signals::reap();
         std::thread::sleep(Duration::from_millis(250));
     }
     nix::unistd::sync();
     shutdown::final_reboot(shutdown::Kind::Reboot)
 }
 
-/// Panic safety net: log, then reboot after the delay. Installed first
-/// thing, so even a bug cannot leave a device hung or kernel-panicked by
-/// PID 1 exiting.
+/// Panic safety net of the plain build (`AZL_PLAIN_INIT=1`): log, then
+/// reboot after the delay. The shipped init is built with
+/// `panic=immediate-abort` (scripts/build-init.sh), where no hook runs: a
+/// panic there aborts PID 1, the kernel panics and `panic=-1` reboots the
+/// board. init is written not to panic (clippy denies the panicking calls).
 pub fn install_panic_hook(delay_s: u32) {
     std::panic::set_hook(Box::new(move |info| {
         log::error!("EMERGENCY: init panicked: {info}");

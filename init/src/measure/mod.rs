@@ -7,9 +7,12 @@
 //! Stage 1 (initramfs) starts the log; the exec'd stage 2 finds it on the
 //! moved `/run` and continues it. Without a TPM the log is still kept and
 //! every report says `software-only`.
-use crate::tpm::{DeviceTransport, Tpm};
+pub mod attest;
+pub mod tpm;
+
 use azl_formats::eventlog::EventLog;
 use azl_formats::measure::Kind;
+use tpm::{DeviceTransport, Tpm};
 
 /// The event log PID 1 writes.
 pub const LOG_PATH: &str = "/run/azl-edge/measurements.log";
@@ -33,7 +36,7 @@ impl PcrSink for DevicePcrs {
 }
 
 fn open_tpm() -> Option<Box<dyn PcrSink>> {
-    let (path, transport) = crate::tpm::open_default()?;
+    let (path, transport) = tpm::open_default()?;
     log::info!("measure: TPM at {path}");
     Some(Box::new(DevicePcrs(Tpm::new(transport))))
 }

@@ -1,7 +1,7 @@
 //! `initctl`: the client face of the init binary. Sends one request to the
 //! running PID 1 over the control socket and prints the answer. Exit codes:
 //! 0 ok, 1 init refused or failed, 2 usage error, 3 cannot reach init.
-use crate::protocol::{Request, COMMANDS};
+use crate::initctl::protocol::{Request, COMMANDS};
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
@@ -21,7 +21,7 @@ pub fn main(args: &[String]) -> i32 {
         return if args.is_empty() { 2 } else { 0 };
     }
     if args.first().map(String::as_str) == Some("attest") {
-        return crate::attest::main(args.get(1..).unwrap_or(&[]));
+        return crate::measure::attest::main(args.get(1..).unwrap_or(&[]));
     }
     let request = match Request::parse(args) {
         Ok(r) => r,

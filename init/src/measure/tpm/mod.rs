@@ -35,7 +35,7 @@
 //! (device transport, all commands, response-code descriptions) is about
 //! 38 KiB, of which the crate's code is about 10 KiB — kept, as a
 //! hand-written marshaller would save only part of that. (The crate needs
-//! Rust 1.95, edition 2024.) Unit tests pin the wire bytes to FACTS.md.
+//! Rust 1.95, edition 2024.) Unit tests pin the wire bytes checked against swtpm.
 //! Every response code other than success goes through [`rc::describe`], so
 //! every failure names the command, the code, and what the code means.
 //!

@@ -5,8 +5,8 @@
 //! verifier's nonce, and the PCR values; always: the event log (merged
 //! after the firmware's, if any) and the running slot's signed manifest.
 //! Without a TPM the report says `software-only`.
+use crate::measure::tpm::{DeviceTransport, Tpm, TpmError};
 use crate::measure::{FIRMWARE_LOG, LOG_PATH, MANIFEST_COPY};
-use crate::tpm::{DeviceTransport, Tpm, TpmError};
 use azl_formats::attest::{Report, Tier};
 use azl_formats::envelope::Enveloped;
 use azl_formats::measure::QUOTED_PCRS;
@@ -65,7 +65,7 @@ fn build(nonce: Vec<u8>) -> Result<Report, String> {
         event_log,
         manifest,
     };
-    if let Some((path, transport)) = crate::tpm::open_default() {
+    if let Some((path, transport)) = crate::measure::tpm::open_default() {
         let q = quote(&mut Tpm::new(transport), &report.nonce)
             .map_err(|e| format!("TPM {path}: {e}"))?;
         report.tier = Tier::Tpm;

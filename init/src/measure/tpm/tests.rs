@@ -1,4 +1,4 @@
-//! Command-layer tests: exact wire bytes (FACTS.md), retry and error
+//! Command-layer tests: exact wire bytes (as swtpm accepts them), retry and error
 //! decoding with a fake transport, and one command suite run against a real
 //! swtpm over every transport (socket here; SPI TIS through the simulated
 //! register file with `--features spi-tpm`), cross-checked with tpm2-tools.

@@ -1,6 +1,6 @@
 //! The end of the line, after services are stopped: signal whatever is
 //! left, sync, unmount, and `reboot(2)` — poweroff or restart.
-use crate::mount;
+use crate::boot::mounts;
 use nix::sys::reboot::{reboot, RebootMode};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
@@ -21,20 +21,20 @@ pub fn finish(kind: Kind) -> ! {
     if kill(all, Signal::SIGTERM).is_ok() {
         let until = Instant::now() + Duration::from_secs(2);
         while Instant::now() < until {
-            crate::signals::reap();
+            crate::pid1::signals::reap();
             // Every process left is ours (orphans are re-parented to PID 1),
             // so "no children" means nothing is left.
-            if !crate::signals::children_left() {
+            if !crate::pid1::signals::children_left() {
                 break;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
         let _ = kill(all, Signal::SIGKILL);
         std::thread::sleep(Duration::from_millis(50));
-        crate::signals::reap();
+        crate::pid1::signals::reap();
     }
     nix::unistd::sync();
-    mount::unmount_all();
+    mounts::unmount_all();
     nix::unistd::sync();
     final_reboot(kind)
 }

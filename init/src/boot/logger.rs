@@ -88,13 +88,7 @@ fn priority(level: Level) -> u8 {
 }
 
 fn monotonic() -> (u64, u32) {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: valid pointer to a timespec.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    (ts.tv_sec as u64, (ts.tv_nsec / 1000) as u32)
+    crate::sys::time::monotonic()
 }
 
 fn truncate(s: &str, max: usize) -> &str {

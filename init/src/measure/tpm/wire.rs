@@ -55,7 +55,7 @@ fn bad(command: &'static str, what: impl Into<String>) -> TpmError {
     }
 }
 
-/// The empty password session (FACTS: `40000009 0000 00 0000`).
+/// The empty password session (as swtpm accepts it: `40000009 0000 00 0000`).
 fn pw_session() -> TpmsAuthCommand {
     TpmsAuthCommand {
         session_handle: TpmHandle::new(RS_PW),
@@ -173,7 +173,7 @@ pub fn parse_get_random(resp: &[u8]) -> Result<Vec<u8>, TpmError> {
     Ok(r.random_bytes.to_vec())
 }
 
-/// TPM2_PCR_Read of SHA-256 PCRs (FACTS: `8001 00000014 0000017E 00000001 000B 03 <bitmap>`).
+/// TPM2_PCR_Read of SHA-256 PCRs (as swtpm accepts it: `8001 00000014 0000017E 00000001 000B 03 <bitmap>`).
 pub fn pcr_read(pcrs: &[u8]) -> Result<Vec<u8>, TpmError> {
     let cmd = TpmPcrReadCommand {
         handles: [],
@@ -229,7 +229,7 @@ pub fn parse_pcr_read(resp: &[u8]) -> Result<Vec<(u8, [u8; 32])>, TpmError> {
     Ok(out)
 }
 
-/// TPM2_PCR_Extend of one SHA-256 digest (FACTS:
+/// TPM2_PCR_Extend of one SHA-256 digest (as swtpm accepts it:
 /// `8002 00000041 00000182 <pcr> 00000009 40000009 0000 00 0000 00000001 000B <32 B>`).
 pub fn pcr_extend(pcr: u8, digest: &[u8; 32]) -> Result<Vec<u8>, TpmError> {
     const C: &str = "PCR_Extend";

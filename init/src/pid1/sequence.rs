@@ -1,0 +1,161 @@
+//! The boot sequence, in the order the folders of this crate name it:
+//! `boot` (logging, pseudo filesystems, config, identity, modules,
+//! watchdog), then in the initramfs stage 1 — `verify` the root slot,
+//! `measure` it, `mount` it and switch to it — and in the root (stage 2)
+//! the service table, signals, the control socket and the `supervise`or.
+use super::poller::{Poller, Token};
+use super::signals;
+use crate::boot::watchdog::Watchdog;
+use crate::boot::{config, emergency, identity, logger, modules, mounts};
+use crate::initctl::server::Control;
+use crate::measure::{self, Measurer};
+use crate::mount::switch;
+use crate::supervise::cgroup::Cgroups;
+use crate::supervise::Supervisor;
+use crate::verify::{root, verity::DeviceMapper};
+use azl_formats::measure::{Kind as MKind, Phase};
+use nix::sys::signalfd::SignalFd;
+use std::time::Duration;
+
+/// Emergency delay until the board config says otherwise.
+const DEFAULT_EMERGENCY_DELAY_S: u32 = 10;
+
+/// Everything the event loop runs with, once boot is done.
+pub(super) struct System {
+    pub delay: u32,
+    pub watchdog: Option<Watchdog>,
+    pub measurer: Measurer,
+    pub sigfd: SignalFd,
+    pub poller: Poller,
+    pub sup: Supervisor,
+    pub control: Option<Control>,
+    /// The device-mapper control device, when stage 2 watches verity.
+    pub health: Option<DeviceMapper>,
+}
+
+/// Bring the system up to the point where services are supervised. In the
+/// initramfs of a verified boot this never returns (it execs the root).
+pub(super) fn boot() -> System {
+    logger::install();
+    emergency::install_panic_hook(DEFAULT_EMERGENCY_DELAY_S);
+    log::info!("azl-edge init {} starting", env!("CARGO_PKG_VERSION"));
+    if let Err(e) = mounts::early_mounts() {
+        emergency::enter(&e, DEFAULT_EMERGENCY_DELAY_S, None);
+    }
+    logger::attach_kmsg();
+    let cfg = match config::boot_config() {
+        Ok(c) => c,
+        Err(e) => emergency::enter(&e, DEFAULT_EMERGENCY_DELAY_S, None),
+    };
+    let delay = cfg.emergency_reboot_delay_s;
+    emergency::install_panic_hook(delay);
+    log::info!(
+        "image {} {} for board {}",
+        cfg.image_name,
+        cfg.image_version,
+        cfg.board
+    );
+    let in_initramfs = switch::in_initramfs();
+    // Stage 2 of a verified boot (exec'd by stage 1 from the root): the
+    // hostname, loopback, modules and first measurements are done already.
+    let stage2 = cfg.root.is_some() && !in_initramfs;
+    let mut measurer = Measurer::start();
+    if !stage2 {
+        identity::set_hostname(&cfg.hostname);
+        identity::bring_up_loopback();
+        measurer.measure(MKind::Phase(Phase::InitramfsEntered), &[]);
+        measurer.measure(MKind::Cmdline, &measure::cmdline());
+        modules::load_all(&cfg.modules);
+    }
+
+    let mut watchdog = match &cfg.watchdog {
+        None => None,
+        Some(w) => match Watchdog::open(w) {
+            Ok(wd) => Some(wd),
+            Err(e) if w.required => emergency::enter(&e, delay, None),
+            Err(e) => {
+                log::warn!("{e}; continuing without a watchdog");
+                None
+            }
+        },
+    };
+    if let Some(spec) = cfg.root.as_ref().filter(|_| in_initramfs) {
+        stage1(spec, &cfg.board, delay, watchdog.as_mut(), &mut measurer);
+    }
+    let sigfd = match signals::setup() {
+        Ok(fd) => fd,
+        Err(e) => emergency::enter(
+            &format!("cannot set up signals: {}", e.desc()),
+            delay,
+            watchdog.as_mut(),
+        ),
+    };
+    let poller = match Poller::new() {
+        Ok(p) => p,
+        Err(e) => emergency::enter(
+            &format!("cannot create epoll: {}", e.desc()),
+            delay,
+            watchdog.as_mut(),
+        ),
+    };
+    poller.add(&sigfd, Token::Signal);
+    let table = match config::service_table() {
+        Ok((t, bytes)) => {
+            measurer.measure(MKind::ServiceTable, &bytes);
+            t
+        }
+        Err(e) => emergency::enter(&e, delay, watchdog.as_mut()),
+    };
+    let control = match Control::bind(azl_formats::paths::CONTROL_SOCKET, &poller) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            log::error!(
+                "control socket {}: {e}; initctl will not work",
+                azl_formats::paths::CONTROL_SOCKET
+            );
+            None
+        }
+    };
+    log::info!("{} services in table", table.services.len());
+    let grace = Duration::from_millis(u64::from(cfg.shutdown_grace_ms));
+    let sup = Supervisor::new(table, Cgroups::init(), grace);
+    // Stage 2 of a verified boot: watch dm-verity for corruption.
+    // The control device is opened once; each check is one ioctl.
+    let health = cfg.root.as_ref().and_then(|_| match DeviceMapper::open() {
+        Ok(dm) => Some(dm),
+        Err(e) => {
+            log::error!("verity health checks disabled: {e}");
+            None
+        }
+    });
+    System {
+        delay,
+        watchdog,
+        measurer,
+        sigfd,
+        poller,
+        sup,
+        control,
+        health,
+    }
+}
+
+/// Stage 1 (initramfs): assemble the verified root and switch to it.
+/// Returns never: exec of the root's init, or the emergency state.
+fn stage1(
+    spec: &azl_formats::RootSpec,
+    board: &str,
+    delay: u32,
+    watchdog: Option<&mut Watchdog>,
+    measurer: &mut Measurer,
+) -> ! {
+    match root::assemble(spec, board, measurer) {
+        Ok(_verified) => {
+            measurer.measure(MKind::Phase(Phase::RootSwitched), &[]);
+            measurer.flush();
+            let err = switch::switch_root();
+            emergency::enter(&err, delay, watchdog)
+        }
+        Err(e) => emergency::enter(&e, delay, watchdog),
+    }
+}
