@@ -421,6 +421,20 @@ fn parse_header(r: &mut Reader<'_>) -> Result<Header, LogError> {
             },
         ));
     }
+    // The declared size may be a lie: bound the count by the bytes present
+    // too, before allocating for it.
+    let list_len = (count as usize).saturating_mul(4);
+    let have = r.bytes.len().saturating_sub(r.pos);
+    if list_len > have {
+        return Err(err_at(
+            r.pos,
+            LogErrorKind::Truncated {
+                what: "the Spec ID algorithm list",
+                need: list_len,
+                have,
+            },
+        ));
+    }
     let mut algorithms: Vec<(u16, u16)> = Vec::with_capacity(count as usize);
     for _ in 0..count {
         let at = r.pos;
