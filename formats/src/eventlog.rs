@@ -134,7 +134,7 @@ impl EventLog {
         b.extend_from_slice(sha256_digest);
         put_u32(b, len);
         b.extend_from_slice(data.get(..len as usize).unwrap_or(data));
-        self.events += 1;
+        self.events = self.events.saturating_add(1);
     }
 
     /// Append an azl-edge measurement (type [`EV_AZL`], data

@@ -111,7 +111,7 @@ impl ServiceTable {
     /// so a hand-edited table cannot make it loop or index out of bounds).
     pub fn validate(&self) -> Result<(), TableError> {
         for (i, s) in self.services.iter().enumerate() {
-            let earlier = &self.services[..i];
+            let earlier = self.services.get(..i).unwrap_or_default();
             if earlier.iter().any(|e| e.name == s.name) {
                 return Err(TableError::DuplicateName(s.name.clone()));
             }
