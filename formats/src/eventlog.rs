@@ -134,7 +134,7 @@ impl EventLog {
         b.extend_from_slice(sha256_digest);
         put_u32(b, len);
         b.extend_from_slice(data.get(..len as usize).unwrap_or(data));
-        self.events += 1;
+        self.events = self.events.saturating_add(1);
     }
 
     /// Append an azl-edge measurement (type [`EV_AZL`], data
@@ -418,6 +418,20 @@ fn parse_header(r: &mut Reader<'_>) -> Result<Header, LogError> {
             LogErrorKind::SpecIdSize {
                 declared,
                 actual: SPEC_ID_FIXED + count as usize * 4 + 1,
+            },
+        ));
+    }
+    // The declared size may be a lie: bound the count by the bytes present
+    // too, before allocating for it.
+    let list_len = (count as usize).saturating_mul(4);
+    let have = r.bytes.len().saturating_sub(r.pos);
+    if list_len > have {
+        return Err(err_at(
+            r.pos,
+            LogErrorKind::Truncated {
+                what: "the Spec ID algorithm list",
+                need: list_len,
+                have,
             },
         ));
     }

@@ -40,17 +40,12 @@ pub fn sha256(bytes: &[u8]) -> manifest::Digest {
     out
 }
 
-/// Where the files live inside the initramfs / root filesystem.
-pub mod paths {
-    /// The compiled [`crate::BootConfig`].
-    pub const BOOT_CONFIG: &str = "/etc/azl-edge/boot.cfg";
-    /// The compiled [`crate::ServiceTable`].
-    pub const SERVICE_TABLE: &str = "/etc/azl-edge/services.tbl";
-    /// Loadable kernel modules, in the order init loads them, live below here.
-    pub const MODULES_DIR: &str = "/lib/modules";
-    /// The control socket of the running init.
-    pub const CONTROL_SOCKET: &str = "/run/initctl.sock";
-}
+// The device/host contract: each rule both sides apply, defined once.
+pub mod ak;
+pub mod limits;
+pub mod nonce;
+pub mod paths;
+pub mod signature;
 
 /// Is `s` a valid [`Name`]: 1..=32 bytes of ASCII letters, digits, `_`, `.`, `-`,
 /// not starting with `.` or `-`?

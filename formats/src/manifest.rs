@@ -131,7 +131,10 @@ impl Verity {
     /// same device holding data and hashes.
     pub fn table_params(&self, device: &str) -> String {
         let mut p = String::new();
-        let hash_start = self.hash_offset / u64::from(self.hash_block_size.max(1)) + 1;
+        // Saturating: a hostile manifest (u64::MAX offset, 1-byte blocks) must
+        // give a table the kernel refuses, not an overflow panic.
+        let hash_start =
+            (self.hash_offset / u64::from(self.hash_block_size.max(1))).saturating_add(1);
         let _ = core::fmt::write(
             &mut p,
             format_args!(
@@ -360,6 +363,19 @@ mod tests {
             SignedManifest::from_region(&bad),
             Err(RegionError::BadLength(_))
         ));
+    }
+
+    #[test]
+    fn verity_params_of_hostile_values_do_not_overflow() {
+        let mut v = sample().rootfs.verity;
+        v.hash_offset = u64::MAX;
+        v.hash_block_size = 1;
+        let p = v.table_params("d");
+        assert!(p.contains(&alloc::format!(" {} sha256 ", u64::MAX)), "{p}");
+        v.hash_block_size = 0;
+        assert!(v
+            .table_params("d")
+            .contains(&alloc::format!(" {} sha256 ", u64::MAX)));
     }
 
     #[test]

@@ -31,7 +31,7 @@ pub const EVENT_PREFIX: &[u8] = b"azl-edge:";
 pub enum Kind {
     /// Content: the manifest's identity bytes (see [`crate::manifest::Manifest::identity_bytes`]).
     Manifest,
-    /// Content: the kernel command line as in /proc/cmdline, trimmed.
+    /// Content: the kernel command line, see [`measured_cmdline`].
     Cmdline,
     /// Content: the 32-byte verity root hash of the mounted root.
     RootHash,
@@ -107,6 +107,16 @@ pub fn parse_event_data(data: &[u8]) -> Option<(Kind, &[u8])> {
     Some((Kind::from_tag(tag)?, rest.get(nul + 1..)?))
 }
 
+/// The content of the [`Kind::Cmdline`] event: the bytes of
+/// `/proc/cmdline` ([`crate::paths::PROC_CMDLINE`]) with trailing ASCII
+/// whitespace (the kernel's newline, spaces, tabs, CR) removed, and
+/// nothing else changed — leading and inner whitespace stay, bytes that
+/// are not UTF-8 stay. The build predicts it by passing the command line
+/// it configured (with or without a newline) through the same function.
+pub fn measured_cmdline(raw: &[u8]) -> &[u8] {
+    raw.trim_ascii_end()
+}
+
 /// The order a verified (disk) boot measures in; a verifier expects exactly
 /// this sequence up to `ServicesReady`.
 pub const VERIFIED_BOOT_SEQUENCE: [Kind; 7] = [
@@ -122,6 +132,25 @@ pub const VERIFIED_BOOT_SEQUENCE: [Kind; 7] = [
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cmdline_rule() {
+        let want: &[u8] = b"console=ttyAMA0 quiet";
+        for raw in [
+            &b"console=ttyAMA0 quiet"[..],
+            b"console=ttyAMA0 quiet\n",
+            b"console=ttyAMA0 quiet \t\r\n",
+        ] {
+            assert_eq!(measured_cmdline(raw), want, "{raw:?}");
+        }
+        // Leading and inner whitespace are part of what is measured.
+        assert_eq!(measured_cmdline(b" a  b\n"), b" a  b");
+        // Not UTF-8: measured as is, not as an empty line.
+        assert_eq!(measured_cmdline(b"x=\xff\n"), b"x=\xff");
+        // Only ASCII whitespace is trimmed: the kernel splits on nothing else.
+        assert_eq!(measured_cmdline("a\u{a0}".as_bytes()), "a\u{a0}".as_bytes());
+        assert_eq!(measured_cmdline(b"\n"), b"");
+    }
 
     #[test]
     fn event_data_roundtrip() {

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Fuzz azl-formats' parsers with cargo-fuzz (libFuzzer, ASan) on stable.
+#
+#   scripts/fuzz.sh                 every target, 240 s each, one after another
+#   scripts/fuzz.sh TARGET [SECS]   one target (default 240 s)
+#   scripts/fuzz.sh --smoke         every target briefly (≤ 3 min in all)
+#   scripts/fuzz.sh --list          the targets
+#   scripts/fuzz.sh --seeds [OUT]   only (re)generate seed corpora (OUT: an
+#                                   imagegen output dir to take real files from)
+#
+# Seeds are regenerated into fuzz/corpus/<target>/ before each run (from the
+# formats API, plus out/*/ of an imagegen build if present); the corpus
+# grows there and is not committed. Crashes land in fuzz/artifacts/<target>/
+# and make this script fail. One in-process job (no -jobs/-fork): the
+# machine is shared.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export RUSTC_BOOTSTRAP=1
+FUZZ=fuzz
+CORPUS=$FUZZ/corpus
+
+if ! command -v cargo-fuzz >/dev/null 2>&1; then
+    echo "fuzz.sh: installing cargo-fuzz" >&2
+    cargo install cargo-fuzz --locked
+fi
+
+targets() { (cd $FUZZ && cargo fuzz list); }
+
+seeds() {
+    local from=${1:-}
+    if [ -z "$from" ]; then
+        from=$(ls -d out/*/ 2>/dev/null | head -n1 || true)
+    fi
+    (cd $FUZZ && cargo run -q --release --bin gen-seeds -- corpus ${from:+--from "../$from"})
+}
+
+run() { # TARGET SECONDS
+    local t=$1 secs=$2
+    mkdir -p "$CORPUS/$t" "$FUZZ/artifacts/$t"
+    echo "== fuzz $t for ${secs}s"
+    (cd $FUZZ && cargo fuzz run -O "$t" "corpus/$t" -- \
+        -max_total_time="$secs" -rss_limit_mb=2048 -timeout=10 \
+        -print_final_stats=1 -artifact_prefix="artifacts/$t/")
+}
+
+case "${1:-}" in
+--list) targets ;;
+--seeds) seeds "${2:-}" ;;
+--smoke)
+    (cd $FUZZ && cargo fuzz build -O)
+    seeds
+    for t in $(targets); do run "$t" 15; done
+    ;;
+"")
+    seeds
+    for t in $(targets); do run "$t" 240; done
+    ;;
+*)
+    seeds
+    run "$1" "${2:-240}"
+    ;;
+esac
