@@ -18,6 +18,11 @@ pub enum ConfigError {
         path: &'static str,
         err: azl_formats::services::TableError,
     },
+    /// A service over a limit init enforces (a table not made by imagegen).
+    Limit {
+        path: &'static str,
+        err: azl_formats::limits::LimitError,
+    },
 }
 
 impl fmt::Display for ConfigError {
@@ -26,6 +31,7 @@ impl fmt::Display for ConfigError {
             Self::Read { path, err } => write!(f, "cannot read {path}: {err}"),
             Self::Decode { path, err } => write!(f, "{path}: {err}"),
             Self::Table { path, err } => write!(f, "{path}: {err}"),
+            Self::Limit { path, err } => write!(f, "{path}: {err}"),
         }
     }
 }
@@ -46,5 +52,6 @@ pub fn service_table() -> Result<(ServiceTable, Vec<u8>), ConfigError> {
     let t = ServiceTable::from_bytes(&bytes).map_err(|err| ConfigError::Decode { path, err })?;
     t.validate()
         .map_err(|err| ConfigError::Table { path, err })?;
+    azl_formats::limits::check_table(&t).map_err(|err| ConfigError::Limit { path, err })?;
     Ok((t, bytes))
 }

@@ -67,7 +67,7 @@ pub fn attach_kmsg() {
     if let Ok(mut s) = LOGGER.sinks.lock() {
         s.kmsg = OpenOptions::new().write(true).open("/dev/kmsg").ok();
         s.console_loglevel = level;
-        s.quiet = std::fs::read_to_string("/proc/cmdline")
+        s.quiet = std::fs::read_to_string(azl_formats::paths::PROC_CMDLINE)
             .map(|c| c.split_whitespace().any(|w| w == "quiet"))
             .unwrap_or(false);
         if s.console.is_none() {

@@ -12,19 +12,6 @@ use azl_formats::envelope::Enveloped;
 use azl_formats::measure::QUOTED_PCRS;
 use std::io::Write;
 
-/// TPM2B_DATA can carry at most a SHA-512 digest's worth.
-const MAX_NONCE: usize = 64;
-
-fn parse_hex(s: &str) -> Option<Vec<u8>> {
-    if s.is_empty() || !s.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| s.get(i..i + 2).and_then(|b| u8::from_str_radix(b, 16).ok()))
-        .collect()
-}
-
 struct Quoted {
     ak_public: Vec<u8>,
     quote: Vec<u8>,
@@ -95,9 +82,12 @@ pub fn main(args: &[String]) -> i32 {
         }
     }
     let Some(nonce) = nonce else { return usage() };
-    let Some(nonce) = parse_hex(nonce.trim()).filter(|n| n.len() <= MAX_NONCE) else {
-        eprintln!("initctl: --nonce must be 1 to {MAX_NONCE} bytes of hex");
-        return 2;
+    let nonce = match azl_formats::nonce::parse_hex(nonce) {
+        Ok(n) => n,
+        Err(e) => {
+            eprintln!("initctl: --nonce: {e}");
+            return 2;
+        }
     };
     let report = match build(nonce) {
         Ok(r) => r,
@@ -141,18 +131,5 @@ pub fn main(args: &[String]) -> i32 {
             eprintln!("initctl: attest: cannot write the report: {e}");
             1
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn hex_nonces() {
-        assert_eq!(parse_hex("00ff10"), Some(vec![0, 255, 16]));
-        assert_eq!(parse_hex("abc"), None);
-        assert_eq!(parse_hex("zz"), None);
-        assert_eq!(parse_hex(""), None);
     }
 }

@@ -14,12 +14,9 @@ use azl_formats::eventlog::EventLog;
 use azl_formats::measure::Kind;
 use tpm::{DeviceTransport, Tpm};
 
-/// The event log PID 1 writes.
-pub const LOG_PATH: &str = "/run/azl-edge/measurements.log";
-/// The verified signed manifest of the running slot (copied by stage 1).
-pub const MANIFEST_COPY: &str = "/run/azl-edge/manifest.bin";
-/// Where the kernel exposes a firmware event log, if the platform has one.
-pub const FIRMWARE_LOG: &str = "/sys/kernel/security/tpm0/binary_bios_measurements";
+pub use azl_formats::paths::{
+    EVENT_LOG as LOG_PATH, FIRMWARE_EVENT_LOG as FIRMWARE_LOG, MANIFEST_COPY,
+};
 
 /// Where measurements go besides the log.
 pub trait PcrSink {
@@ -99,7 +96,7 @@ impl Measurer {
         }
         self.dirty = false;
         let tmp = format!("{LOG_PATH}.tmp");
-        let res = std::fs::create_dir_all("/run/azl-edge")
+        let res = std::fs::create_dir_all(azl_formats::paths::RUN_DIR)
             .and_then(|()| std::fs::write(&tmp, self.log.as_bytes()))
             .and_then(|()| std::fs::rename(&tmp, LOG_PATH));
         if let Err(e) = res {
@@ -108,9 +105,9 @@ impl Measurer {
     }
 }
 
-/// The kernel command line as measured: /proc/cmdline without trailing
-/// whitespace (imagegen predicts exactly this).
+/// The kernel command line as measured ([`azl_formats::measure::measured_cmdline`],
+/// the rule imagegen predicts with).
 pub fn cmdline() -> Vec<u8> {
-    let c = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
-    c.trim_end().as_bytes().to_vec()
+    let raw = std::fs::read(azl_formats::paths::PROC_CMDLINE).unwrap_or_default();
+    azl_formats::measure::measured_cmdline(&raw).to_vec()
 }

@@ -2,6 +2,9 @@
 //! filesystems into the new root, delete the initramfs' files to free their
 //! memory, move the new root onto `/`, chroot, and exec its init.
 use super::sysroot::NEWROOT;
+
+/// [`azl_formats::paths::ROOT_INIT`], NUL-terminated for execv.
+const ROOT_INIT_C: &std::ffi::CStr = c"/sbin/init";
 use nix::errno::Errno;
 use nix::mount::{mount, MsFlags};
 use std::fmt;
@@ -103,10 +106,22 @@ pub fn switch_root() -> SwitchError {
             errno,
         };
     }
-    let prog = c"/sbin/init";
+    // paths::ROOT_INIT as a C string (a test checks they agree).
+    let prog = ROOT_INIT_C;
     let Err(errno) = nix::unistd::execv(prog, &[prog]);
     SwitchError {
         step: "exec /sbin/init",
         errno,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn exec_path_is_the_contract_path() {
+        assert_eq!(
+            super::ROOT_INIT_C.to_str().ok(),
+            Some(azl_formats::paths::ROOT_INIT)
+        );
     }
 }

@@ -8,7 +8,7 @@ use nix::mount::{mount, MsFlags};
 use std::fmt;
 
 /// Where the new root is assembled.
-pub const NEWROOT: &str = "/sysroot";
+pub const NEWROOT: &str = azl_formats::paths::SYSROOT;
 
 /// A mount (or read) below the new root that failed.
 #[derive(Debug)]
@@ -67,7 +67,7 @@ pub fn mount_root(node: &str) -> Result<(), MountError> {
 pub fn mount_data(dev: &str) -> Result<(), MountError> {
     do_mount(
         dev,
-        &format!("{NEWROOT}/data"),
+        azl_formats::paths::SYSROOT_DATA,
         "ext4",
         MsFlags::MS_NODEV | MsFlags::MS_NOSUID,
         None,

@@ -9,6 +9,7 @@
 //! stay under 512 KiB.
 use crate::sys::process::{self, Prepared, NOTIFY_FD, STEP_EXEC, STEP_WORKDIR};
 use crate::sys::process::{STEP_CGROUP, STEP_CREDENTIALS, STEP_FDS, STEP_SETSID};
+use azl_formats::limits::{MAX_ENV_ENTRIES, MAX_EXEC_ARGS};
 use azl_formats::Service;
 use nix::fcntl::OFlag;
 use nix::unistd::{pipe2, Pid};
@@ -111,18 +112,18 @@ pub fn spawn(svc: &Service, cgroup_dir: Option<OwnedFd>) -> Result<Spawned, Spaw
         exec: exec0.clone(),
         err,
     };
-    if svc.exec.len() > 63 {
+    if svc.exec.len() > MAX_EXEC_ARGS {
         return Err(fail(std::io::Error::new(
             std::io::ErrorKind::InvalidInput,
-            "more than 63 arguments",
+            "more arguments than init passes (limits::MAX_EXEC_ARGS)",
         )));
     }
     let notify_wanted = svc.ready == azl_formats::Readiness::Notify;
     let prepared = prepare(svc, notify_wanted).map_err(fail)?;
-    if prepared.envp.len() > 63 {
+    if prepared.envp.len() > MAX_ENV_ENTRIES {
         return Err(fail(std::io::Error::new(
             std::io::ErrorKind::InvalidInput,
-            "more than 60 environment variables",
+            "more environment variables than init passes (limits::MAX_ENV_ENTRIES)",
         )));
     }
     let (out_r, out_w) = pipe2(OFlag::O_CLOEXEC).map_err(|e| fail(io(e)))?;

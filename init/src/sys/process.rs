@@ -2,6 +2,7 @@
 //! cgroup, stdio, notify fd, credentials, working directory, exec) with
 //! async-signal-safe calls only; failures are reported to the parent as
 //! (step, errno) through a pipe.
+use azl_formats::limits::{MAX_ENV_ENTRIES, MAX_EXEC_ARGS};
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
@@ -99,12 +100,15 @@ unsafe fn child(
     if libc::chdir(p.cwd.as_ptr()) < 0 {
         fail(STEP_WORKDIR);
     }
-    let mut argv: [*const libc::c_char; 64] = [std::ptr::null(); 64];
-    for (slot, a) in argv.iter_mut().zip(p.argv.iter().take(63)) {
+    // One slot more than the limits allow, for the terminating NULL (spawn
+    // refused anything longer before the fork).
+    let mut argv: [*const libc::c_char; MAX_EXEC_ARGS + 1] = [std::ptr::null(); MAX_EXEC_ARGS + 1];
+    for (slot, a) in argv.iter_mut().zip(p.argv.iter().take(MAX_EXEC_ARGS)) {
         *slot = a.as_ptr();
     }
-    let mut envp: [*const libc::c_char; 64] = [std::ptr::null(); 64];
-    for (slot, e) in envp.iter_mut().zip(p.envp.iter().take(63)) {
+    let mut envp: [*const libc::c_char; MAX_ENV_ENTRIES + 1] =
+        [std::ptr::null(); MAX_ENV_ENTRIES + 1];
+    for (slot, e) in envp.iter_mut().zip(p.envp.iter().take(MAX_ENV_ENTRIES)) {
         *slot = e.as_ptr();
     }
     libc::execve(p.path.as_ptr(), argv.as_ptr(), envp.as_ptr());

@@ -4,12 +4,10 @@
 use crate::verify::disk::{self, DiskError};
 use crate::verify::partition::Partition;
 use azl_formats::envelope::Enveloped;
-use azl_formats::manifest::{key_id, Manifest, RegionError, SignedManifest, MANIFEST_REGION};
-use ring::signature::{UnparsedPublicKey, ED25519};
+use azl_formats::manifest::{Manifest, RegionError, SignedManifest, MANIFEST_REGION};
+use azl_formats::paths::MANIFEST_PUBLIC_KEY;
+use azl_formats::signature::{self, Accepted, VerifyError};
 use std::fmt;
-
-/// Where the build's public key lives in the initramfs (32 raw bytes).
-pub const PUBLIC_KEY: &str = "/etc/azl-edge/manifest.pub";
 
 #[derive(Debug)]
 pub enum ManifestError {
@@ -36,6 +34,7 @@ pub enum ManifestError {
     },
     BadSignature {
         dev: String,
+        why: VerifyError,
     },
     Decode {
         dev: String,
@@ -77,17 +76,20 @@ impl fmt::Display for ManifestError {
                 f,
                 "manifest on {dev} is unsigned, but this image requires a signed manifest"
             ),
-            Self::NoKey { err } => write!(f, "manifest: no public key at {PUBLIC_KEY}: {err}"),
+            Self::NoKey { err } => write!(f, "manifest: no public key at {MANIFEST_PUBLIC_KEY}: {err}"),
             Self::KeyMismatch { expected, found } => write!(
                 f,
                 "manifest signed by key {} but this device trusts key {}",
                 hex(found),
                 hex(expected)
             ),
-            Self::BadSignature { dev } => write!(
-                f,
-                "manifest on {dev}: signature does not verify (manifest altered or forged)"
-            ),
+            Self::BadSignature { dev, why } => match why {
+                VerifyError::BadSignature => write!(
+                    f,
+                    "manifest on {dev}: signature does not verify (manifest altered or forged)"
+                ),
+                other => write!(f, "manifest on {dev}: {other}"),
+            },
             Self::Decode { dev, err } => write!(f, "manifest on {dev}: {err}"),
             Self::WrongBoard { manifest, device } => {
                 write!(
@@ -153,28 +155,31 @@ pub fn load(
         dev: dev.clone(),
         err,
     })?;
-    let signed = match &sm.signature {
-        Some(sig) => {
-            let key = std::fs::read(PUBLIC_KEY).map_err(|err| ManifestError::NoKey { err })?;
-            let expected = key_id(&key);
-            if sig.key_id != expected {
-                return Err(ManifestError::KeyMismatch {
-                    expected,
-                    found: sig.key_id,
-                });
-            }
-            UnparsedPublicKey::new(&ED25519, &key)
-                .verify(&sm.manifest, &sig.ed25519)
-                .map_err(|_| ManifestError::BadSignature { dev: dev.clone() })?;
-            true
+    // The key is read only for a signed manifest (an unsigned image may
+    // have none); the check itself is the one both sides run.
+    let key = match &sm.signature {
+        Some(_) => {
+            Some(std::fs::read(MANIFEST_PUBLIC_KEY).map_err(|err| ManifestError::NoKey { err })?)
         }
-        None if allow_unsigned => false,
-        None => return Err(ManifestError::Unsigned { dev }),
+        None => None,
     };
-    let manifest = sm.manifest().map_err(|err| ManifestError::Decode {
-        dev: dev.clone(),
-        err,
-    })?;
+    let Accepted { manifest, signed } = signature::accept(&sm, key.as_deref(), allow_unsigned)
+        .map_err(|e| match e {
+            VerifyError::Unsigned => ManifestError::Unsigned { dev: dev.clone() },
+            VerifyError::KeyMismatch { expected, found } => {
+                ManifestError::KeyMismatch { expected, found }
+            }
+            VerifyError::Decode(err) => ManifestError::Decode {
+                dev: dev.clone(),
+                err,
+            },
+            VerifyError::BadSignature | VerifyError::NoKey | VerifyError::BadPublicKey { .. } => {
+                ManifestError::BadSignature {
+                    dev: dev.clone(),
+                    why: e,
+                }
+            }
+        })?;
     if manifest.board != board {
         return Err(ManifestError::WrongBoard {
             manifest: manifest.board,

@@ -78,7 +78,7 @@ pub fn assemble(
         Ok(identity) => measurer.measure(MKind::Manifest, &identity),
         Err(e) => log::error!("measure: cannot encode the manifest identity: {e}"),
     }
-    if let Err(e) = std::fs::create_dir_all("/run/azl-edge")
+    if let Err(e) = std::fs::create_dir_all(azl_formats::paths::RUN_DIR)
         .and_then(|()| std::fs::write(crate::measure::MANIFEST_COPY, &verified.envelope))
     {
         log::error!(

@@ -26,9 +26,8 @@ use tpm2_protocol::{TpmField, TpmWriter};
 pub const RS_PW: u32 = 0x4000_0009;
 /// TPM2B_ATTEST starts with TPM_GENERATED_VALUE then TPM_ST_ATTEST_QUOTE.
 pub const ATTEST_QUOTE_PREFIX: [u8; 6] = [0xFF, 0x54, 0x43, 0x47, 0x80, 0x18];
-/// The AK's object attributes: fixedTPM | fixedParent | sensitiveDataOrigin |
-/// userWithAuth | restricted | sign.
-pub const AK_ATTRIBUTES: u32 = 0x0005_0072;
+/// The AK's object attributes (the value the host verifier requires).
+pub use azl_formats::ak::AK_ATTRIBUTES;
 /// NV counter attributes: TPM_NT_COUNTER, written and read with the index's
 /// own (empty) auth or the owner's, exempt from dictionary-attack lockout.
 pub const NV_COUNTER_ATTRIBUTES: u32 = TpmaNv::COUNTER.bits()
@@ -403,4 +402,23 @@ pub fn parse_nv_read_counter(resp: &[u8]) -> Result<u64, TpmError> {
         .try_into()
         .map_err(|_| bad(C, format!("counter is {} bytes, not 8", r.data.len())))?;
     Ok(u64::from_be_bytes(bytes))
+}
+
+#[cfg(test)]
+mod ak_contract {
+    use super::*;
+    use azl_formats::ak;
+
+    /// The template init sends is the one the host verifier checks for.
+    #[test]
+    fn template_matches_the_contract() {
+        assert_eq!(TpmAlgId::Ecc as u16, ak::AK_TYPE);
+        assert_eq!(TpmAlgId::Sha256 as u16, ak::AK_NAME_ALG);
+        assert_eq!(TpmEccCurve::NistP256 as u16, ak::AK_CURVE);
+        assert_eq!(
+            (TpmAlgId::Ecdsa as u16, TpmAlgId::Sha256 as u16),
+            ak::AK_SCHEME
+        );
+        assert_eq!(ak_template().object_attributes.bits(), ak::AK_ATTRIBUTES);
+    }
 }
