@@ -1,0 +1,249 @@
+//! `imagegen attest verify` and `imagegen attest enroll`: file handling and
+//! printing around [`azl_attest::verify`]. Exit codes: 0 attested, 1 a check
+//! failed (or the manifest signature), 2 the inputs cannot be read,
+//! 3 `--log-only` found the log consistent (NOT attested).
+use super::load::{self, LoadError};
+use azl_attest::tpm::{EccPublic, ATTR_FIXED_TPM, ATTR_RESTRICTED, ATTR_SIGN};
+use azl_attest::verify::{self as verify, Options, Outcome};
+use azl_formats::attest::{Report, Tier};
+use azl_formats::envelope::Enveloped;
+use azl_formats::eventlog;
+use azl_formats::manifest::{Hex, SignedManifest};
+use azl_formats::measure::{self, Kind};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+pub const EXIT_ATTESTED: u8 = 0;
+pub const EXIT_FAILED: u8 = 1;
+pub const EXIT_ERROR: u8 = 2;
+pub const EXIT_LOG_ONLY: u8 = 3;
+
+/// Arguments of `imagegen attest verify`.
+#[derive(Debug, Clone, Default)]
+pub struct VerifyArgs {
+    pub report: PathBuf,
+    /// `manifest.bin`, a disk image or an output directory.
+    pub manifest: PathBuf,
+    /// Hex nonce the verifier sent (required unless `log_only`).
+    pub nonce: Option<String>,
+    /// Pinned AK (TPM2B_PUBLIC file).
+    pub ak: Option<PathBuf>,
+    /// Manifest public key (default: manifest.pub next to `manifest`).
+    pub key: Option<PathBuf>,
+    pub log_only: bool,
+    /// Hidden: verify the loaded report this many times and print the rate.
+    pub bench: Option<u32>,
+}
+
+/// Decode hex (upper or lower case, no separators).
+pub fn parse_hex(s: &str) -> Option<Vec<u8>> {
+    let s = s.trim();
+    let s = s.strip_prefix("0x").unwrap_or(s);
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| s.get(i..i + 2).and_then(|b| u8::from_str_radix(b, 16).ok()))
+        .collect()
+}
+
+/// The SHA-256 of the first manifest event in a report's log, if any: used
+/// to pick the matching slot of a disk image holding several manifests.
+fn reported_manifest_digest(report: &Report) -> Option<[u8; 32]> {
+    let events = eventlog::parse(&report.event_log).ok()?;
+    events
+        .iter()
+        .find(|e| measure::parse_event_data(&e.data).is_some_and(|(k, _)| k == Kind::Manifest))
+        .map(|e| e.sha256)
+}
+
+fn manifest_event_digest(sm: &SignedManifest) -> Option<[u8; 32]> {
+    let id = sm.manifest().ok()?.identity_bytes().ok()?;
+    Some(eventlog::azl_event(Kind::Manifest, &id).0)
+}
+
+/// Everything `verify` needs, read from files.
+pub struct Inputs {
+    pub report_bytes: Vec<u8>,
+    pub signed: SignedManifest,
+    pub origin: String,
+    pub key_path: PathBuf,
+    pub key: [u8; 32],
+    pub nonce: Vec<u8>,
+    pub ak: Option<Vec<u8>>,
+    pub log_only: bool,
+}
+
+impl Inputs {
+    pub fn load(args: &VerifyArgs) -> Result<Inputs, String> {
+        let e = |e: LoadError| e.to_string();
+        let (report_bytes, report) = load::report(&args.report).map_err(e)?;
+        let want = reported_manifest_digest(&report);
+        let prefer = |sm: &SignedManifest| want.is_some() && manifest_event_digest(sm) == want;
+        let found = load::manifest(&args.manifest, &prefer).map_err(e)?;
+        let (key_path, key) = load::public_key(&args.manifest, args.key.as_deref()).map_err(e)?;
+        let nonce = match (&args.nonce, args.log_only) {
+            (Some(h), _) => parse_hex(h).ok_or_else(|| format!("--nonce {h:?} is not hex"))?,
+            (None, true) => Vec::new(),
+            (None, false) => {
+                return Err("--nonce is required (the nonce this verifier sent the device)".into())
+            }
+        };
+        let ak = match &args.ak {
+            Some(p) => Some(
+                std::fs::read(p)
+                    .map_err(|err| format!("reading the pinned AK {}: {err}", p.display()))?,
+            ),
+            None => None,
+        };
+        Ok(Inputs {
+            report_bytes,
+            signed: found.signed,
+            origin: found.origin,
+            key_path,
+            key,
+            nonce,
+            ak,
+            log_only: args.log_only,
+        })
+    }
+
+    /// The whole check from bytes: decode the report, verify the manifest
+    /// signature, run the verifier.
+    pub fn check(&self) -> Outcome {
+        let report = match Report::from_bytes(&self.report_bytes) {
+            Ok(r) => r,
+            Err(err) => return failed(Vec::new(), format!("report does not decode: {err}")),
+        };
+        let manifest = match load::verify_manifest(&self.signed, &self.key) {
+            Ok(m) => m,
+            Err(err) => {
+                return failed(
+                    Vec::new(),
+                    format!("reference manifest {}: signature: {err}", self.origin),
+                )
+            }
+        };
+        let mut out = verify::verify(
+            &report,
+            &manifest,
+            &Options {
+                nonce: &self.nonce,
+                pinned_ak: self.ak.as_deref(),
+                log_only: self.log_only,
+            },
+        );
+        out.lines.insert(
+            0,
+            verify::Line::Ok(format!(
+                "reference manifest {} ({} {}) signed by key {} ({})",
+                self.origin,
+                manifest.image_name,
+                manifest.image_version,
+                Hex(&azl_sign::key_id(&self.key)),
+                self.key_path.display()
+            )),
+        );
+        out
+    }
+}
+
+fn failed(lines: Vec<verify::Line>, reason: String) -> Outcome {
+    Outcome {
+        lines,
+        verdict: verify::Verdict::Failed(verify::Failure {
+            reason,
+            details: Vec::new(),
+        }),
+    }
+}
+
+/// `imagegen attest verify`.
+pub fn verify_cmd(args: &VerifyArgs) -> u8 {
+    let inputs = match Inputs::load(args) {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("imagegen: error: {e}");
+            return EXIT_ERROR;
+        }
+    };
+    if let Some(n) = args.bench {
+        return bench(&inputs, n.max(1));
+    }
+    let out = inputs.check();
+    print!("{out}");
+    out.exit_code()
+}
+
+/// Verify the loaded inputs `n` times on this thread; print the rate.
+fn bench(inputs: &Inputs, n: u32) -> u8 {
+    let mut last = inputs.check();
+    let start = Instant::now();
+    for _ in 0..n {
+        last = inputs.check();
+    }
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "{n} verifications in {secs:.3} s: {:.0} reports/s ({:.1} µs each); verdict: {}",
+        f64::from(n) / secs,
+        secs * 1e6 / f64::from(n),
+        match &last.verdict {
+            verify::Verdict::Attested(_) => "ATTESTED".to_string(),
+            verify::Verdict::LogMatches(_) => "log matches (not attested)".to_string(),
+            verify::Verdict::Failed(f) => format!("FAILED: {}", f.reason),
+        }
+    );
+    last.exit_code()
+}
+
+/// `imagegen attest enroll REPORT -o AK`: write the report's AK public
+/// (TPM2B_PUBLIC) for later pinning with `--ak`.
+pub fn enroll_cmd(report: &Path, out: &Path, force: bool) -> u8 {
+    let (_, r) = match load::report(report) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("imagegen: error: {e}");
+            return EXIT_ERROR;
+        }
+    };
+    if r.tier != Tier::Tpm || r.ak_public.is_empty() {
+        eprintln!("imagegen: error: the report is software-only: it has no AK to enroll");
+        return EXIT_FAILED;
+    }
+    let ak = match EccPublic::parse_tpm2b(&r.ak_public) {
+        Ok(ak) => ak,
+        Err(e) => {
+            eprintln!("imagegen: error: the report's AK public (TPM2B_PUBLIC): {e}");
+            return EXIT_FAILED;
+        }
+    };
+    let need = ATTR_RESTRICTED | ATTR_SIGN | ATTR_FIXED_TPM;
+    if ak.attributes & need != need {
+        eprintln!(
+            "imagegen: error: the report's AK is not a restricted signing key bound to its TPM \
+             (attributes 0x{:08x}); refusing to enroll it",
+            ak.attributes
+        );
+        return EXIT_FAILED;
+    }
+    if out.exists() && !force {
+        eprintln!(
+            "imagegen: error: {} already exists (use --force to replace it)",
+            out.display()
+        );
+        return EXIT_ERROR;
+    }
+    if let Err(e) = std::fs::write(out, &r.ak_public) {
+        eprintln!("imagegen: error: writing {}: {e}", out.display());
+        return EXIT_ERROR;
+    }
+    eprintln!(
+        "imagegen: warning: enrollment trusts whoever produced this report: enroll only over a \
+         trusted channel (provisioning on the factory line, or a report whose AK you bound to the \
+         TPM's EK certificate), never from a device already in the field"
+    );
+    println!("AK public (TPM2B_PUBLIC): {}", out.display());
+    println!("AK sha256: {}", Hex(&eventlog::sha256(&r.ak_public)));
+    EXIT_ATTESTED
+}

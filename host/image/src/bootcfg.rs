@@ -1,0 +1,57 @@
+//! The [`BootConfig`] init reads first: identity from the image config,
+//! watchdog and timings from the board, and the module paths in load order.
+use crate::board::Board;
+use crate::config::ImageSettings;
+use crate::modules::ModuleSet;
+use azl_disk::Layout;
+use azl_formats::manifest::PartitionKind;
+use azl_formats::{BootConfig, RootSpec};
+
+/// How long stage 1 waits for the disk's partitions to appear.
+pub const ROOT_WAIT_S: u32 = 10;
+
+/// The root spec of a disk image: its first root slot and its data partition.
+pub fn root_spec(layout: &Layout, allow_unsigned: bool) -> RootSpec {
+    let first = |kind: PartitionKind| {
+        layout
+            .partitions
+            .iter()
+            .find(|p| p.kind == kind)
+            .map(|p| p.name.clone())
+    };
+    RootSpec {
+        partition: layout
+            .partitions
+            .iter()
+            .find(|p| p.name == crate::diskimage::FIRST_SLOT)
+            .map(|p| p.name.clone())
+            .or_else(|| first(PartitionKind::Root))
+            .unwrap_or_default(),
+        data_partition: first(PartitionKind::Data),
+        wait_s: ROOT_WAIT_S,
+        allow_unsigned,
+    }
+}
+
+pub fn compile(
+    image: &ImageSettings,
+    board: &Board,
+    modules: &ModuleSet,
+    root: Option<RootSpec>,
+) -> BootConfig {
+    BootConfig {
+        image_name: image.name.clone(),
+        image_version: image.version.clone(),
+        board: board.name.clone(),
+        hostname: image.hostname.clone(),
+        modules: modules
+            .modules
+            .iter()
+            .map(|m| m.install_path.clone())
+            .collect(),
+        watchdog: board.watchdog.clone(),
+        emergency_reboot_delay_s: board.emergency_reboot_delay_s,
+        shutdown_grace_ms: board.shutdown_grace_ms,
+        root,
+    }
+}

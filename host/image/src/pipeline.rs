@@ -1,0 +1,423 @@
+//! `imagegen build`: runs the steps in order — config → board → kernel and
+//! modules → rootfs (file set) → service table and boot config →
+//! initramfs → output directory — and reports what it built.
+//!
+//! Config problems are all collected and reported together before anything
+//! touches the board, kernel or init binary.
+use crate::board::{self, Board, BoardError};
+use crate::config::RootMode;
+use crate::config::{
+    BoardRef, Config, ConfigError, ConfigErrors, Diagnostics, ImageError, ImageSettings, LoadError,
+};
+use crate::expand::Env;
+use crate::initbin::{self, InitBinError, InitBinary};
+use crate::initramfs::{self, InitramfsError};
+use crate::kernel::{Kernel, KernelError};
+use crate::modules::{self, ModuleError, ModuleSet};
+use crate::output::{self, OutputError};
+use crate::rootfs::{Conflict, Content, FileSet, Node, Origin};
+use crate::{bootcfg, files, services, skeleton, users::UserDb};
+use crate::{budget, diskimage};
+use azl_formats::envelope::Enveloped;
+use azl_formats::services::TableError;
+use azl_formats::{paths, BootConfig, FormatError, ServiceTable};
+use azl_imagepath::ImagePath;
+use azl_sign::SigningKey;
+use std::path::{Path, PathBuf};
+
+/// arm64 `COMMAND_LINE_SIZE` (including the NUL).
+pub const MAX_CMDLINE: usize = 2048;
+
+/// What `imagegen build` was asked to do.
+#[derive(Debug, Clone, Default)]
+pub struct BuildOptions {
+    pub config: PathBuf,
+    /// `--board`: a name, or a path (contains `/` or ends in `.toml`).
+    pub board: Option<String>,
+    pub boards_dir: Option<PathBuf>,
+    pub kernel: Option<PathBuf>,
+    pub init: Option<PathBuf>,
+    /// `--key`: PKCS#8 Ed25519 key that signs the disk image's manifest.
+    pub key: Option<PathBuf>,
+    /// `--insecure-unsigned`: a development disk image without a signature.
+    pub insecure_unsigned: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    #[error(transparent)]
+    Config(#[from] ConfigErrors),
+    #[error("board: {0}")]
+    Board(#[from] BoardError),
+    #[error(transparent)]
+    Kernel(#[from] KernelError),
+    #[error(transparent)]
+    Modules(#[from] ModuleError),
+    #[error(transparent)]
+    Init(#[from] InitBinError),
+    #[error("reading {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("SOURCE_DATE_EPOCH={0:?} is not a number of seconds between 0 and 4294967295")]
+    SourceDateEpoch(String),
+    #[error("kernel command line is {len} bytes; the arm64 kernel takes at most {max}", max = MAX_CMDLINE - 1)]
+    CmdlineTooLong { len: usize },
+    #[error("internal error: {path}: {source}")]
+    Internal { path: String, source: Conflict },
+    #[error("internal error: compiled service table is inconsistent: {0}")]
+    Table(TableError),
+    #[error("encoding {what}: {reason}")]
+    Encode {
+        what: &'static str,
+        reason: FormatError,
+    },
+    #[error(transparent)]
+    Initramfs(#[from] InitramfsError),
+    #[error(transparent)]
+    Output(#[from] OutputError),
+    #[error(
+        "a disk image needs a signing key: pass --key KEY (create one with `imagegen keygen -o KEY`), \
+         or --insecure-unsigned for a development build"
+    )]
+    NoKey,
+    #[error("--key and --insecure-unsigned contradict each other: pick one")]
+    KeyAndInsecure,
+    #[error("[image] root = \"disk\" but board {board} has no [disk] layout")]
+    NoDiskLayout { board: String },
+    #[error(
+        "{loc}: {path} is below /data, which on a disk image is the persistent data partition mounted \
+         over the root at boot: the file would be hidden. Create it at run time (e.g. from a service) instead"
+    )]
+    UnderData {
+        loc: crate::source::Loc,
+        path: String,
+    },
+    #[error("over the board's size budget:\n{}", .0.iter().map(|o| format!("  {o}")).collect::<Vec<_>>().join("\n"))]
+    OverBudget(Vec<budget::Overrun>),
+    #[error("signing key: {0}")]
+    Key(#[from] azl_sign::KeyError),
+    #[error("disk image: {0}")]
+    Disk(#[from] crate::diskimage::DiskImageError),
+}
+
+/// Everything a build produced, in memory.
+#[derive(Debug, Clone)]
+pub struct Image {
+    pub name: String,
+    pub version: String,
+    pub board: Board,
+    pub kernel: Kernel,
+    pub modules: ModuleSet,
+    pub init: InitBinary,
+    pub cmdline: String,
+    pub boot_config: BootConfig,
+    pub services: ServiceTable,
+    pub boot_cfg_bytes: Vec<u8>,
+    pub services_bytes: Vec<u8>,
+    pub initramfs: initramfs::Initramfs,
+    /// The verified disk (`[image] root = "disk"`).
+    pub disk: Option<diskimage::Built>,
+    /// Public half of the signing key (baked into the initramfs).
+    pub public_key: Option<[u8; 32]>,
+    /// Size of the kernel image file.
+    pub kernel_size: u64,
+    /// Problems with the key file worth telling (e.g. loose permissions).
+    pub key_warnings: Vec<String>,
+}
+
+/// `SOURCE_DATE_EPOCH`, or 0 when unset or empty.
+pub fn source_date_epoch(env: &dyn Env) -> Result<u32, BuildError> {
+    match env.var("SOURCE_DATE_EPOCH") {
+        None => Ok(0),
+        Some(v) if v.trim().is_empty() => Ok(0),
+        Some(v) => v
+            .trim()
+            .parse::<u32>()
+            .map_err(|_| BuildError::SourceDateEpoch(v.clone())),
+    }
+}
+
+fn encode<T: Enveloped>(what: &'static str, v: &T) -> Result<Vec<u8>, BuildError> {
+    v.to_bytes()
+        .map_err(|reason| BuildError::Encode { what, reason })
+}
+
+fn internal(path: &str) -> impl FnOnce(Conflict) -> BuildError + '_ {
+    move |source| BuildError::Internal {
+        path: path.to_string(),
+        source,
+    }
+}
+
+fn image_path(s: &str) -> Result<ImagePath, BuildError> {
+    ImagePath::parse(s).map_err(|e| BuildError::Internal {
+        path: s.to_string(),
+        source: Conflict::Generated {
+            path: ImagePath::root(),
+            what: e.to_string(),
+        },
+    })
+}
+
+/// The config checked on its own (before board, kernel and init).
+#[derive(Debug)]
+pub struct Checked {
+    pub settings: ImageSettings,
+    pub users: UserDb,
+    /// The file set without modules; `/init`, the boot config and the
+    /// service table are still empty.
+    pub set: FileSet,
+    pub services: ServiceTable,
+}
+
+/// Check everything in the image config that needs neither the board nor
+/// the kernel, reporting every problem at once. `board_given` and
+/// `kernel_given` say whether the command line supplies what the config
+/// may leave out.
+pub fn check(
+    cfg: &Config,
+    env: &dyn Env,
+    board_given: bool,
+    kernel_given: bool,
+) -> Result<Checked, BuildError> {
+    let mut d = Diagnostics::new();
+    let settings = cfg.image_settings(env, &mut d);
+    if settings.board.is_none() && !board_given && cfg.doc.image.board.is_none() {
+        d.push(cfg.source.file_loc(), ImageError::NoBoard);
+    }
+    if settings.kernel.is_none() && !kernel_given && cfg.doc.kernel.path.is_none() {
+        d.push(cfg.source.file_loc(), ImageError::NoKernel);
+    }
+    let users = UserDb::compile(cfg, &mut d);
+    let mut set = FileSet::new();
+    skeleton::add_base(&mut set, Vec::new(), &settings.hostname, &users).map_err(internal("/"))?;
+    files::add_config_files(cfg, env, &mut set, &mut d);
+    let services = services::compile(cfg, &users, &set, &mut d);
+    d.finish()?;
+    Ok(Checked {
+        settings,
+        users,
+        set,
+        services,
+    })
+}
+
+/// Build the image in memory. `exe` is imagegen's own path (for the default
+/// init location).
+pub fn compile(
+    opts: &BuildOptions,
+    env: &dyn Env,
+    exe: Option<&Path>,
+) -> Result<Image, BuildError> {
+    let mtime = source_date_epoch(env)?;
+    let cfg = Config::load(&opts.config)?;
+
+    // 1. The config on its own: every problem at once.
+    let Checked {
+        settings,
+        users,
+        mut set,
+        services,
+    } = check(&cfg, env, opts.board.is_some(), opts.kernel.is_some())?;
+    let board_ref = match &opts.board {
+        Some(b) => Some(BoardRef::classify(b, Path::new("."))),
+        None => settings.board.clone(),
+    };
+    let kernel_dir = opts.kernel.clone().or_else(|| settings.kernel.clone());
+    let missing = |kind: ImageError| -> BuildError {
+        ConfigErrors(vec![ConfigError {
+            loc: cfg.source.file_loc(),
+            kind: kind.into(),
+        }])
+        .into()
+    };
+    let board_ref = board_ref.ok_or_else(|| missing(ImageError::NoBoard))?;
+    let kernel_dir = kernel_dir.ok_or_else(|| missing(ImageError::NoKernel))?;
+
+    // 2. Board, kernel, modules, init.
+    let boards_dir = board::boards_dir(opts.boards_dir.as_deref(), env);
+    let board = board::resolve(&board_ref, &boards_dir)?;
+    let kernel = Kernel::open(&kernel_dir)?;
+    let modules = modules::resolve(&kernel, &board.modules, &board.name, &board.arch)?;
+    let init = initbin::locate(opts.init.as_deref(), settings.init.as_deref(), env, exe)?;
+    let init_bytes = initbin::check(&init.path)?;
+
+    // Where the root filesystem lives, and who signs it.
+    let root_mode = match (settings.root, &board.disk) {
+        (Some(RootMode::Disk), None) => {
+            return Err(BuildError::NoDiskLayout {
+                board: board.name.clone(),
+            })
+        }
+        (Some(m), _) => m,
+        (None, Some(_)) => RootMode::Disk,
+        (None, None) => RootMode::Initramfs,
+    };
+    let key = match (root_mode, &opts.key, opts.insecure_unsigned) {
+        (RootMode::Initramfs, _, _) => None,
+        (RootMode::Disk, Some(_), true) => return Err(BuildError::KeyAndInsecure),
+        (RootMode::Disk, None, false) => return Err(BuildError::NoKey),
+        (RootMode::Disk, None, true) => None,
+        (RootMode::Disk, Some(path), false) => Some(SigningKey::load(path)?),
+    };
+    let root_spec = match (root_mode, &board.disk) {
+        (RootMode::Disk, Some(layout)) => Some(bootcfg::root_spec(layout, key.is_none())),
+        _ => None,
+    };
+
+    if root_mode == RootMode::Disk {
+        let data = image_path(skeleton::DATA)?;
+        if let Some((path, loc)) = set.iter().find_map(|(p, n)| match &n.origin {
+            Origin::Config(loc) if p.starts_with(&data) && *p != data => {
+                Some((p.to_string(), loc.clone()))
+            }
+            _ => None,
+        }) {
+            return Err(BuildError::UnderData { loc, path });
+        }
+    }
+
+    // 3. Complete the file set (the whole system: initramfs or root).
+    services.validate().map_err(BuildError::Table)?;
+    let boot_config = bootcfg::compile(&settings, &board, &modules, root_spec);
+    let boot_cfg_bytes = encode("boot config", &boot_config)?;
+    let services_bytes = encode("service table", &services)?;
+    set.set_content(
+        &image_path(skeleton::INIT)?,
+        Content::Bytes(init_bytes.clone()),
+    );
+    set.set_content(
+        &image_path(paths::BOOT_CONFIG)?,
+        Content::Bytes(boot_cfg_bytes.clone()),
+    );
+    set.set_content(
+        &image_path(paths::SERVICE_TABLE)?,
+        Content::Bytes(services_bytes.clone()),
+    );
+
+    let cmdline = [Some(board.cmdline.as_str()), settings.cmdline.as_deref()]
+        .into_iter()
+        .flatten()
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    if cmdline.len() >= MAX_CMDLINE {
+        return Err(BuildError::CmdlineTooLong { len: cmdline.len() });
+    }
+
+    // 4. Serialize: the initramfs, and for a disk image the root slot.
+    let public_key = key.as_ref().map(SigningKey::public_key);
+    let key_warnings: Vec<String> = key
+        .iter()
+        .flat_map(|k| k.warnings().iter().map(|w| w.to_string()))
+        .collect();
+    let (initramfs, disk) = match (root_mode, &board.disk) {
+        (RootMode::Disk, Some(layout)) => {
+            // The root gets init as /sbin/init (stage 2 runs from there);
+            // the initramfs only what stage 1 needs.
+            set.insert(
+                image_path(skeleton::ROOT_INIT)?,
+                Node::file(
+                    Content::Bytes(init_bytes.clone()),
+                    0o755,
+                    Origin::Generated("the init binary".into()),
+                ),
+            )
+            .map_err(internal(skeleton::ROOT_INIT))?;
+            let mut stage1 = FileSet::new();
+            skeleton::add_base(&mut stage1, init_bytes, &settings.hostname, &users)
+                .map_err(internal("/"))?;
+            skeleton::add_modules(&mut stage1, &modules).map_err(internal(paths::MODULES_DIR))?;
+            skeleton::add_stage1(&mut stage1, public_key.as_ref()).map_err(internal("/sysroot"))?;
+            stage1.set_content(
+                &image_path(paths::BOOT_CONFIG)?,
+                Content::Bytes(boot_cfg_bytes.clone()),
+            );
+            stage1.set_content(
+                &image_path(paths::SERVICE_TABLE)?,
+                Content::Bytes(services_bytes.clone()),
+            );
+            let initramfs = initramfs::build(&stage1, mtime)?;
+            let kernel_bytes = std::fs::read(&kernel.image).map_err(|source| BuildError::Read {
+                path: kernel.image.clone(),
+                source,
+            })?;
+            let built = diskimage::build(&diskimage::Inputs {
+                layout,
+                seed: settings.seed.as_bytes(),
+                epoch: mtime,
+                rootfs: &set,
+                kernel: &kernel_bytes,
+                initramfs: &initramfs.gz,
+                cmdline: &cmdline,
+                board: &board.name,
+                image_name: &settings.name,
+                image_version: &settings.version,
+                service_table: &services_bytes,
+                key: key.as_ref(),
+            })?;
+            (initramfs, Some(built))
+        }
+        _ => {
+            skeleton::add_modules(&mut set, &modules).map_err(internal(paths::MODULES_DIR))?;
+            (initramfs::build(&set, mtime)?, None)
+        }
+    };
+    let kernel_size = std::fs::metadata(&kernel.image).map_or(0, |m| m.len());
+    budget::check(
+        &board,
+        kernel_size,
+        initramfs.gz.len() as u64,
+        disk.as_ref().map(|d| d.squashfs_size),
+    )?;
+    Ok(Image {
+        name: settings.name,
+        version: settings.version,
+        board,
+        kernel,
+        modules,
+        init,
+        cmdline,
+        boot_config,
+        services,
+        boot_cfg_bytes,
+        services_bytes,
+        initramfs,
+        disk,
+        public_key,
+        key_warnings,
+        kernel_size,
+    })
+}
+
+/// Write `image` to `out`.
+pub fn write(image: &Image, out: &Path) -> Result<(), BuildError> {
+    output::write(
+        out,
+        &output::Output {
+            kernel: &image.kernel.image,
+            initramfs: &image.initramfs.gz,
+            cmdline: &image.cmdline,
+            board_toml: image.board.source.text(),
+            boot_cfg: &image.boot_cfg_bytes,
+            services_tbl: &image.services_bytes,
+        },
+    )?;
+    if let Some(disk) = &image.disk {
+        disk.write(&out.join(output::DISK))?;
+        output::put(out, output::MANIFEST, &disk.manifest_bytes()?)?;
+        match &image.public_key {
+            Some(pk) => output::put(out, output::PUBLIC_KEY, pk)?,
+            None => output::remove(out, output::PUBLIC_KEY)?,
+        }
+    } else {
+        for stale in [output::DISK, output::MANIFEST, output::PUBLIC_KEY] {
+            output::remove(out, stale)?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,304 @@
+//! The `imagegen` command line: `build` an image, `run` it in QEMU, `keygen` a
+//! manifest signing key, `inspect` a built image, `attest verify` a device's
+//! attestation report (and `attest enroll` its AK).
+#![forbid(unsafe_code)]
+use azl_formats::manifest::Hex;
+use azl_image::expand::ProcessEnv;
+use azl_image::pipeline::{self, BuildOptions};
+use azl_image::reproduce;
+use azl_image::run::{self, RunOptions};
+use azl_image::summary::Summary;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// Build and boot azl-edge images.
+#[derive(Debug, Parser)]
+#[command(name = "imagegen", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Build kernel + initramfs (+ cmdline, board, compiled configs) into OUT.
+    Build {
+        /// Image config (TOML).
+        #[arg(long, short = 'c', value_name = "FILE")]
+        config: PathBuf,
+        /// Board name, or path to a board file (overrides [image] board).
+        #[arg(long, value_name = "NAME|PATH")]
+        board: Option<String>,
+        /// Where board names are looked up (default: $AZL_BOARDS, else the repo's boards/).
+        #[arg(long, value_name = "DIR")]
+        boards_dir: Option<PathBuf>,
+        /// Unpacked kernel package directory (overrides [kernel] path).
+        #[arg(long, value_name = "DIR")]
+        kernel: Option<PathBuf>,
+        /// aarch64 init binary (overrides [image] init and $AZL_INIT).
+        #[arg(long, value_name = "PATH")]
+        init: Option<PathBuf>,
+        /// Output directory.
+        #[arg(long, short = 'o', value_name = "OUT")]
+        out: PathBuf,
+        /// Ed25519 PKCS#8 key that signs the disk image's manifest (from `imagegen keygen`).
+        #[arg(long, value_name = "KEY")]
+        key: Option<PathBuf>,
+        /// Build a disk image without a signature (development only; init warns loudly).
+        #[arg(long)]
+        insecure_unsigned: bool,
+        /// Build a second time into a scratch directory and fail unless every
+        /// output file is byte-identical.
+        #[arg(long)]
+        verify_reproducible: bool,
+    },
+    /// Boot a built image in QEMU; exits with QEMU's exit code (124 on --timeout).
+    Run {
+        /// Output directory of `imagegen build`.
+        out: PathBuf,
+        /// Attach a software TPM 2.0 (swtpm).
+        #[arg(long)]
+        tpm: bool,
+        /// Raw disk image attached as virtio-blk (repeatable, in order).
+        #[arg(long = "disk", value_name = "FILE")]
+        disks: Vec<PathBuf>,
+        /// Extra kernel command-line arguments.
+        #[arg(long, value_name = "ARGS", allow_hyphen_values = true)]
+        append: Option<String>,
+        /// Stop QEMU after SECS seconds and exit 124.
+        #[arg(long, value_name = "SECS")]
+        timeout: Option<u64>,
+        /// Extra QEMU arguments (after `--`).
+        #[arg(last = true, value_name = "QEMU_ARGS")]
+        qemu_args: Vec<String>,
+    },
+    /// Generate an Ed25519 manifest signing key: PKCS#8 private key in KEY
+    /// (mode 0600), raw 32-byte public key in KEY.pub.
+    Keygen {
+        /// Private key file to create.
+        #[arg(long, short = 'o', value_name = "KEY")]
+        out: PathBuf,
+        /// Replace KEY and KEY.pub if they exist.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Describe and check a disk image or output directory: partitions,
+    /// manifests and their signatures, digests, sizes. Exits 0 when every
+    /// check passes, 1 when one fails, 2 when the image cannot be read.
+    Inspect {
+        /// Disk image, or output directory (uses OUT/disk.img if present).
+        image: PathBuf,
+        /// Print the report as one JSON object.
+        #[arg(long)]
+        json: bool,
+        /// Raw 32-byte Ed25519 public key to verify the manifests with
+        /// (default: manifest.pub or a matching *.pub next to the image).
+        #[arg(long, value_name = "PUB")]
+        key: Option<PathBuf>,
+    },
+    /// Measured boot: verify a device's attestation report against the
+    /// image's signed reference values, or enroll a device's AK.
+    Attest {
+        #[command(subcommand)]
+        command: AttestCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AttestCommand {
+    /// Verify a report (`initctl attest`); fail-closed, stops at the first
+    /// failing check. Exit 0 ATTESTED, 1 a check failed, 2 unreadable
+    /// input, 3 --log-only found the log consistent (NOT attested).
+    Verify {
+        /// The report file (AZAR envelope).
+        report: PathBuf,
+        /// Reference: manifest.bin, a disk image, or an output directory.
+        #[arg(long, value_name = "M")]
+        manifest: PathBuf,
+        /// The nonce sent to the device, hex.
+        #[arg(long, value_name = "HEX", required_unless_present = "log_only")]
+        nonce: Option<String>,
+        /// The device's enrolled AK (TPM2B_PUBLIC, from `attest enroll`).
+        /// Without it every TPM report is refused.
+        #[arg(long, value_name = "PINNED")]
+        ak: Option<PathBuf>,
+        /// Raw Ed25519 key the manifest is signed with (default: manifest.pub next to M).
+        #[arg(long, value_name = "PUB")]
+        key: Option<PathBuf>,
+        /// Check only the event log against the reference (software-only
+        /// reports); the result is never ATTESTED.
+        #[arg(long)]
+        log_only: bool,
+        /// Verify N times in-process and print the rate (benchmark).
+        #[arg(long, value_name = "N", hide = true)]
+        bench: Option<u32>,
+    },
+    /// Write the AK public of a report to AK, for pinning with `verify --ak`.
+    /// Enroll only over a trusted channel (provisioning).
+    Enroll {
+        /// The report file (AZAR envelope).
+        report: PathBuf,
+        /// Where to write the AK public (TPM2B_PUBLIC).
+        #[arg(long, short = 'o', value_name = "AK")]
+        out: PathBuf,
+        /// Replace AK if it exists.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+/// `imagegen build`: compile, write, summarise (and optionally rebuild to
+/// prove reproducibility).
+fn build(opts: &BuildOptions, out: &std::path::Path, verify_reproducible: bool) -> i32 {
+    let exe = std::env::current_exe().ok();
+    let built = pipeline::compile(opts, &ProcessEnv, exe.as_deref())
+        .and_then(|image| pipeline::write(&image, out).map(|()| image));
+    let image = match built {
+        Ok(image) => image,
+        Err(e) => {
+            eprintln!("imagegen: error: {e}");
+            return 1;
+        }
+    };
+    for w in image.key_warnings.iter() {
+        eprintln!("imagegen: warning: {w}");
+    }
+    if image.disk.is_some() && image.public_key.is_none() {
+        eprintln!("imagegen: warning: INSECURE: the disk image is unsigned (--insecure-unsigned); do not ship it");
+    }
+    println!("{}", Summary { image: &image, out });
+    if verify_reproducible {
+        match reproduce::verify(opts, &ProcessEnv, exe.as_deref(), out) {
+            Ok(files) => println!(
+                "reproducible: a second build in a scratch directory gave {files} identical files"
+            ),
+            Err(e) => {
+                eprintln!("imagegen: error: not reproducible: {e}");
+                return 1;
+            }
+        }
+    }
+    0
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let code = match cli.command {
+        Command::Build {
+            config,
+            board,
+            boards_dir,
+            kernel,
+            init,
+            out,
+            key,
+            insecure_unsigned,
+            verify_reproducible,
+        } => {
+            let opts = BuildOptions {
+                config,
+                board,
+                boards_dir,
+                kernel,
+                init,
+                key,
+                insecure_unsigned,
+            };
+            build(&opts, &out, verify_reproducible)
+        }
+        Command::Run {
+            out,
+            tpm,
+            disks,
+            append,
+            timeout,
+            qemu_args,
+        } => {
+            let opts = RunOptions {
+                out,
+                tpm,
+                disks,
+                append,
+                timeout: timeout.map(Duration::from_secs),
+                extra: qemu_args,
+            };
+            match run::run(&opts) {
+                Ok(code) => code,
+                Err(e) => {
+                    eprintln!("imagegen: error: {e}");
+                    1
+                }
+            }
+        }
+        Command::Keygen { out, force } => keygen(&out, force),
+        Command::Inspect { image, json, key } => inspect(image, key, json),
+        Command::Attest { command } => attest(command),
+    };
+    ExitCode::from(u8::try_from(code).unwrap_or(1))
+}
+
+fn keygen(out: &std::path::Path, force: bool) -> i32 {
+    match azl_sign::generate_key_files(out, force) {
+        Ok(g) => {
+            println!("private key: {}", g.private_path.display());
+            println!("public key:  {}", g.public_path.display());
+            println!("public key (hex): {}", Hex(&g.public_key));
+            println!("key id: {}", Hex(&g.key_id));
+            0
+        }
+        Err(e) => {
+            eprintln!("imagegen: error: {e}");
+            1
+        }
+    }
+}
+
+fn inspect(path: PathBuf, key: Option<PathBuf>, json: bool) -> i32 {
+    use azl_image::inspect::{self, InspectOptions, EXIT_ERROR};
+    let report = match inspect::inspect(&InspectOptions { path, key }) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("imagegen: error: {e}");
+            return EXIT_ERROR.into();
+        }
+    };
+    if json {
+        match serde_json::to_string_pretty(&report) {
+            Ok(s) => println!("{s}"),
+            Err(e) => {
+                eprintln!("imagegen: error: encoding the report as JSON: {e}");
+                return EXIT_ERROR.into();
+            }
+        }
+    } else {
+        print!("{report}");
+    }
+    report.exit_code().into()
+}
+
+fn attest(command: AttestCommand) -> i32 {
+    use azl_image::attest::cli;
+    let code = match command {
+        AttestCommand::Verify {
+            report,
+            manifest,
+            nonce,
+            ak,
+            key,
+            log_only,
+            bench,
+        } => cli::verify_cmd(&cli::VerifyArgs {
+            report,
+            manifest,
+            nonce,
+            ak,
+            key,
+            log_only,
+            bench,
+        }),
+        AttestCommand::Enroll { report, out, force } => cli::enroll_cmd(&report, &out, force),
+    };
+    code.into()
+}
