@@ -19,10 +19,7 @@ export RUSTC_BOOTSTRAP=1
 FUZZ=fuzz
 CORPUS=$FUZZ/corpus
 
-if ! command -v cargo-fuzz >/dev/null 2>&1; then
-    echo "fuzz.sh: installing cargo-fuzz" >&2
-    cargo install cargo-fuzz --locked
-fi
+command -v cargo-fuzz >/dev/null 2>&1 || scripts/setup.sh >&2
 
 targets() { (cd $FUZZ && cargo fuzz list); }
 
@@ -49,7 +46,12 @@ case "${1:-}" in
 --smoke)
     (cd $FUZZ && cargo fuzz build -O)
     seeds
-    for t in $(targets); do run "$t" 15; done
+    # About two minutes of fuzzing in all, however many targets there are.
+    ts=$(targets)
+    n=$(echo "$ts" | wc -w)
+    per=$(( 120 / (n > 0 ? n : 1) ))
+    [ "$per" -ge 5 ] || per=5
+    for t in $ts; do run "$t" "$per"; done
     ;;
 "")
     seeds

