@@ -38,6 +38,7 @@
 #![forbid(unsafe_code)]
 use azl_formats::manifest::PartitionKind;
 use std::path::PathBuf;
+use uuid::Uuid;
 
 pub mod ext4;
 pub mod fat;
@@ -88,43 +89,26 @@ pub fn fs_uuid(seed: &[u8], label: &str) -> [u8; 16] {
 }
 
 /// Convert a GUID between GPT on-disk (mixed-endian) and RFC 4122
-/// (big-endian) byte order: reverses the first three fields. The operation
-/// is its own inverse.
+/// (big-endian) byte order: reverses the first three fields (the `uuid`
+/// crate's `from_bytes_le`). The operation is its own inverse.
 pub fn swap_guid_order(g: [u8; 16]) -> [u8; 16] {
-    let mut o = g;
-    o[0..4].reverse();
-    o[4..6].reverse();
-    o[6..8].reverse();
-    o
+    Uuid::from_bytes_le(g).into_bytes()
 }
 
 /// Canonical lower-case text of a GUID given in GPT on-disk byte order.
 pub fn guid_string(g: &[u8; 16]) -> String {
-    uuid_string(&swap_guid_order(*g))
+    Uuid::from_bytes_le(*g).hyphenated().to_string()
 }
 
 /// Canonical lower-case text of a UUID given in RFC 4122 byte order.
 pub fn uuid_string(u: &[u8; 16]) -> String {
-    let mut s = String::with_capacity(36);
-    for (i, b) in u.iter().enumerate() {
-        if matches!(i, 4 | 6 | 8 | 10) {
-            s.push('-');
-        }
-        s.push_str(&format!("{b:02x}"));
-    }
-    s
+    Uuid::from_bytes(*u).hyphenated().to_string()
 }
 
 /// A GUID in GPT on-disk byte order from its canonical fields
 /// (`d1-d2-d3-d4[0..2]-d4[2..8]`).
 pub const fn gpt_guid(d1: u32, d2: u16, d3: u16, d4: [u8; 8]) -> [u8; 16] {
-    let a = d1.to_le_bytes();
-    let b = d2.to_le_bytes();
-    let c = d3.to_le_bytes();
-    [
-        a[0], a[1], a[2], a[3], b[0], b[1], c[0], c[1], d4[0], d4[1], d4[2], d4[3], d4[4], d4[5],
-        d4[6], d4[7],
-    ]
+    Uuid::from_fields(d1, d2, d3, &d4).to_bytes_le()
 }
 
 /// Find a host tool (`mke2fs`, `sgdisk`, …) in `$PATH`, then in the

@@ -5,7 +5,7 @@
 //! Schema, lookup by name, checks.
 use crate::config::values::{parse_size, NameOrNumber};
 use crate::config::BoardRef;
-use crate::config::{ConfigError, ConfigErrorKind, ConfigErrors, Diagnostics};
+use crate::diag::{Diagnostics, Located, Problems};
 use crate::expand::Env;
 use crate::source::SourceFile;
 use azl_disk::{self as disk, Layout, LayoutProblem, PartSpec, TableKind};
@@ -196,6 +196,9 @@ pub struct Board {
 /// A problem inside a board file (reported with its `file:line`).
 #[derive(Debug, thiserror::Error)]
 pub enum BoardProblem {
+    /// TOML syntax, unknown keys, wrong value types (toml's own message).
+    #[error("{0}")]
+    Syntax(String),
     #[error("budget is not a size like \"16M\" or a number of bytes")]
     BudgetSize,
     #[error("board name {0:?} is invalid: use 1-32 letters, digits, `_`, `.`, `-`")]
@@ -245,7 +248,7 @@ pub enum BoardError {
     )]
     InvalidName(String),
     #[error(transparent)]
-    Invalid(#[from] ConfigErrors),
+    Invalid(#[from] Problems<BoardProblem>),
 }
 
 /// Names of the `*.toml` files in `dir`, sorted.
@@ -303,10 +306,13 @@ fn valid_module_name(s: &str) -> bool {
 }
 
 /// Parse and check a board file held in memory.
-pub fn parse(source: SourceFile, expected_name: Option<&str>) -> Result<Board, ConfigErrors> {
-    let doc: BoardDoc = toml::from_str(source.text()).map_err(|e| ConfigError {
+pub fn parse(
+    source: SourceFile,
+    expected_name: Option<&str>,
+) -> Result<Board, Problems<BoardProblem>> {
+    let doc: BoardDoc = toml::from_str(source.text()).map_err(|e| Located {
         loc: source.loc_of_toml_error(&e),
-        kind: ConfigErrorKind::Syntax(e.message().trim_end().to_string()),
+        kind: BoardProblem::Syntax(e.message().trim_end().to_string()),
     })?;
     let mut d = Diagnostics::new();
     let loc = |span: std::ops::Range<usize>| source.loc(span);
@@ -433,7 +439,7 @@ pub fn parse(source: SourceFile, expected_name: Option<&str>) -> Result<Board, C
 /// reported at `table`, a partition's at its `name` or `size`.
 fn parse_disk(
     ds: &DiskSection,
-    d: &mut Diagnostics,
+    d: &mut Diagnostics<BoardProblem>,
     loc: &dyn Fn(std::ops::Range<usize>) -> crate::source::Loc,
 ) -> Option<Layout> {
     let errors_before = d.len();
@@ -494,7 +500,7 @@ fn parse_disk(
 mod tests {
     use super::*;
 
-    fn parse_str(text: &str) -> Result<Board, ConfigErrors> {
+    fn parse_str(text: &str) -> Result<Board, Problems<BoardProblem>> {
         parse(SourceFile::new("b.toml".into(), text.into()), None)
     }
 

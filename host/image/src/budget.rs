@@ -1,8 +1,7 @@
 //! The board's `[budget]`: compare what a build produced with the size
 //! limits the board sets, and report every overrun with its difference.
 use crate::board::Board;
-use crate::pipeline::BuildError;
-use crate::summary::human;
+use crate::size::human;
 use std::fmt;
 
 /// One budget a build exceeded.
@@ -28,13 +27,18 @@ impl fmt::Display for Overrun {
     }
 }
 
+/// Every budget a build exceeded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("over the board's size budget:\n{}", .0.iter().map(|o| format!("  {o}")).collect::<Vec<_>>().join("\n"))]
+pub struct OverBudget(pub Vec<Overrun>);
+
 /// Compare what was built with the board's `[budget]`.
 pub fn check(
     board: &Board,
     kernel: u64,
     initramfs: u64,
     rootfs: Option<u64>,
-) -> Result<(), BuildError> {
+) -> Result<(), OverBudget> {
     let b = &board.budget;
     let over: Vec<Overrun> = [
         ("kernel", Some(kernel), b.kernel),
@@ -50,6 +54,6 @@ pub fn check(
     if over.is_empty() {
         Ok(())
     } else {
-        Err(BuildError::OverBudget(over))
+        Err(OverBudget(over))
     }
 }

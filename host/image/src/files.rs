@@ -1,7 +1,8 @@
 //! The image config's `[[file]]` entries: host files, symlinks and empty
 //! directories placed into the [`FileSet`], with their checks (paths, modes,
 //! sources, conflicts with each other and with imagegen's own layout).
-use crate::config::{values::parse_mode, Config, Diagnostics, FileEntry};
+use crate::config::{values::parse_mode, Config, ConfigErrorKind, FileEntry};
+use crate::diag::Diagnostics;
 use crate::expand::Env;
 use crate::rootfs::{Conflict, Content, FileSet, Kind, Node, Origin};
 use crate::skeleton::BOOT_MOUNTS;
@@ -51,18 +52,23 @@ enum Wanted {
 }
 
 /// Check every `[[file]]` entry and add the valid ones to `set`.
-pub fn add_config_files(cfg: &Config, env: &dyn Env, set: &mut FileSet, diags: &mut Diagnostics) {
+pub fn add_config_files<K: From<FileError> + From<ConfigErrorKind>>(
+    cfg: &Config,
+    env: &dyn Env,
+    set: &mut FileSet,
+    diags: &mut Diagnostics<K>,
+) {
     for entry in &cfg.doc.file {
         add_one(cfg, entry, env, set, diags);
     }
 }
 
-fn add_one(
+fn add_one<K: From<FileError> + From<ConfigErrorKind>>(
     cfg: &Config,
     entry: &Spanned<FileEntry>,
     env: &dyn Env,
     set: &mut FileSet,
-    diags: &mut Diagnostics,
+    diags: &mut Diagnostics<K>,
 ) {
     let f = entry.get_ref();
     let loc = |span: std::ops::Range<usize>| cfg.source.loc(span);

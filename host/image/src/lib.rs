@@ -1,7 +1,10 @@
-//! imagegen: builds azl-edge images, checks them, boots them in QEMU and
-//! verifies what booted.
+//! azl-image, the core of imagegen: builds azl-edge images, checks them,
+//! boots them in QEMU and verifies what booted. The file formats it writes
+//! are their own crates (`azl-cpio`, `azl-squashfs`, `azl-verity`,
+//! `azl-disk`), as are manifest signing (`azl-sign`) and the attestation
+//! verifier (`azl-attest`); the CLI is the `imagegen` crate.
 //!
-//! Data flows one way, one module per step:
+//! Data flows one way, one module (or crate) per step:
 //!
 //! ```text
 //! config (image TOML) ─┐
@@ -11,6 +14,9 @@
 //!                                  reference values (attest) ─► manifest ─► sign ─► disk.img
 //! ```
 //!
+//! Each checking stage (`config`, `board`, `users`, `files`, `services`)
+//! owns its problem type and reports into a [`diag::Diagnostics`];
+//! [`pipeline::check`] owns the kind that combines them.
 //! [`pipeline::compile`] runs the build steps ([`diskimage`] assembles the
 //! disk), [`budget`] holds it to the board's limits, [`reproduce`] rebuilds
 //! to prove determinism; [`inspect`] reads an image back, [`run`] boots it,
@@ -22,6 +28,7 @@ pub mod board;
 pub mod bootcfg;
 pub mod budget;
 pub mod config;
+pub mod diag;
 pub mod diskimage;
 pub mod expand;
 pub mod files;
@@ -36,6 +43,7 @@ pub mod reproduce;
 pub mod rootfs;
 pub mod run;
 pub mod services;
+pub mod size;
 pub mod skeleton;
 pub mod source;
 pub mod summary;

@@ -6,16 +6,18 @@
 //! touches the board, kernel or init binary.
 use crate::board::{self, Board, BoardError};
 use crate::config::RootMode;
-use crate::config::{
-    BoardRef, Config, ConfigError, ConfigErrors, Diagnostics, ImageError, ImageSettings, LoadError,
-};
+use crate::config::{BoardRef, Config, ConfigErrorKind, ImageError, ImageSettings, LoadError};
+use crate::diag::{Diagnostics, Located, Problems};
 use crate::expand::Env;
+use crate::files::FileError;
 use crate::initbin::{self, InitBinError, InitBinary};
 use crate::initramfs::{self, InitramfsError};
 use crate::kernel::{Kernel, KernelError};
 use crate::modules::{self, ModuleError, ModuleSet};
 use crate::output::{self, OutputError};
 use crate::rootfs::{Conflict, Content, FileSet, Node, Origin};
+use crate::services::ServiceError;
+use crate::users::UserError;
 use crate::{bootcfg, files, services, skeleton, users::UserDb};
 use crate::{budget, diskimage};
 use azl_formats::envelope::Enveloped;
@@ -27,6 +29,26 @@ use std::path::{Path, PathBuf};
 
 /// arm64 `COMMAND_LINE_SIZE` (including the NUL).
 pub const MAX_CMDLINE: usize = 2048;
+
+/// A problem [`check`] found in the image config: the config's own
+/// sections' or one of the stages' that check the rest.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckProblem {
+    #[error(transparent)]
+    Config(#[from] ConfigErrorKind),
+    #[error(transparent)]
+    User(#[from] UserError),
+    #[error(transparent)]
+    File(#[from] FileError),
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+}
+
+impl From<ImageError> for CheckProblem {
+    fn from(e: ImageError) -> Self {
+        Self::Config(e.into())
+    }
+}
 
 /// What `imagegen build` was asked to do.
 #[derive(Debug, Clone, Default)]
@@ -48,7 +70,7 @@ pub enum BuildError {
     #[error(transparent)]
     Load(#[from] LoadError),
     #[error(transparent)]
-    Config(#[from] ConfigErrors),
+    Config(#[from] Problems<CheckProblem>),
     #[error("board: {0}")]
     Board(#[from] BoardError),
     #[error(transparent)]
@@ -96,8 +118,8 @@ pub enum BuildError {
         loc: crate::source::Loc,
         path: String,
     },
-    #[error("over the board's size budget:\n{}", .0.iter().map(|o| format!("  {o}")).collect::<Vec<_>>().join("\n"))]
-    OverBudget(Vec<budget::Overrun>),
+    #[error(transparent)]
+    OverBudget(#[from] budget::OverBudget),
     #[error("signing key: {0}")]
     Key(#[from] azl_sign::KeyError),
     #[error("disk image: {0}")]
@@ -184,7 +206,7 @@ pub fn check(
     board_given: bool,
     kernel_given: bool,
 ) -> Result<Checked, BuildError> {
-    let mut d = Diagnostics::new();
+    let mut d = Diagnostics::<CheckProblem>::new();
     let settings = cfg.image_settings(env, &mut d);
     if settings.board.is_none() && !board_given && cfg.doc.image.board.is_none() {
         d.push(cfg.source.file_loc(), ImageError::NoBoard);
@@ -229,9 +251,9 @@ pub fn compile(
     };
     let kernel_dir = opts.kernel.clone().or_else(|| settings.kernel.clone());
     let missing = |kind: ImageError| -> BuildError {
-        ConfigErrors(vec![ConfigError {
+        Problems(vec![Located {
             loc: cfg.source.file_loc(),
-            kind: kind.into(),
+            kind: CheckProblem::from(kind),
         }])
         .into()
     };

@@ -3,7 +3,8 @@
 //! the image, users, groups, `after` names), defaults applied, and the table
 //! sorted so each service follows everything it is `after`.
 use crate::config::values::parse_size;
-use crate::config::{Config, CrashAction, Diagnostics, NameOrNumber, Ready, Restart, ServiceEntry};
+use crate::config::{Config, CrashAction, NameOrNumber, Ready, Restart, ServiceEntry};
+use crate::diag::Diagnostics;
 use crate::rootfs::{FileSet, Kind, ResolveError};
 use crate::toposort::stable_toposort;
 use crate::users::UserDb;
@@ -112,7 +113,11 @@ impl Ctx<'_> {
     }
 
     /// Check one service; `None` if it has errors (already reported).
-    fn service(&self, s: &ServiceEntry, d: &mut Diagnostics) -> Option<Service> {
+    fn service<K: From<ServiceError>>(
+        &self,
+        s: &ServiceEntry,
+        d: &mut Diagnostics<K>,
+    ) -> Option<Service> {
         let errors_before = d.len();
         let name = s.name.get_ref().clone();
         let n = || name.clone();
@@ -257,7 +262,13 @@ impl Ctx<'_> {
         })
     }
 
-    fn check_exec(&self, name: &str, prog: &str, at: &Spanned<Vec<String>>, d: &mut Diagnostics) {
+    fn check_exec<K: From<ServiceError>>(
+        &self,
+        name: &str,
+        prog: &str,
+        at: &Spanned<Vec<String>>,
+        d: &mut Diagnostics<K>,
+    ) {
         let path = match ImagePath::parse(prog) {
             Ok(p) => p,
             Err(_) if !prog.starts_with('/') => {
@@ -321,11 +332,11 @@ impl Ctx<'_> {
     }
 
     /// (uid, default gid) for `user`.
-    fn user(
+    fn user<K: From<ServiceError>>(
         &self,
         name: &str,
         user: Option<&Spanned<NameOrNumber>>,
-        d: &mut Diagnostics,
+        d: &mut Diagnostics<K>,
     ) -> (u32, u32) {
         let Some(u) = user else {
             return (0, 0);
@@ -363,7 +374,12 @@ impl Ctx<'_> {
         }
     }
 
-    fn group(&self, name: &str, g: &Spanned<NameOrNumber>, d: &mut Diagnostics) -> u32 {
+    fn group<K: From<ServiceError>>(
+        &self,
+        name: &str,
+        g: &Spanned<NameOrNumber>,
+        d: &mut Diagnostics<K>,
+    ) -> u32 {
         match g.get_ref() {
             NameOrNumber::Name(group) => match self.users.group(group) {
                 Some(x) => x.gid,
@@ -411,7 +427,12 @@ impl Ctx<'_> {
 }
 
 /// Check and compile every `[[service]]`, in start order.
-pub fn compile(cfg: &Config, users: &UserDb, files: &FileSet, d: &mut Diagnostics) -> ServiceTable {
+pub fn compile<K: From<ServiceError>>(
+    cfg: &Config,
+    users: &UserDb,
+    files: &FileSet,
+    d: &mut Diagnostics<K>,
+) -> ServiceTable {
     let ctx = Ctx { cfg, users, files };
     let entries: Vec<&ServiceEntry> = cfg.doc.service.iter().map(|s| s.get_ref()).collect();
 

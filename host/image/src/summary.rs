@@ -2,6 +2,7 @@
 //! order services start, and for a disk image its signature and root hash.
 use crate::output;
 use crate::pipeline::Image;
+use crate::size::human;
 use std::fmt;
 use std::path::Path;
 
@@ -9,16 +10,6 @@ use std::path::Path;
 pub struct Summary<'a> {
     pub image: &'a Image,
     pub out: &'a Path,
-}
-
-pub fn human(bytes: u64) -> String {
-    if bytes >= 1 << 20 {
-        format!("{:.1} MiB", bytes as f64 / (1u64 << 20) as f64)
-    } else if bytes >= 1 << 10 {
-        format!("{:.1} KiB", bytes as f64 / 1024.0)
-    } else {
-        format!("{bytes} B")
-    }
 }
 
 impl fmt::Display for Summary<'_> {

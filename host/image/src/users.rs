@@ -5,7 +5,8 @@
 //! Each user gets a group of the same name with its gid, unless another
 //! group already has that gid. Users have no password (`x`, no shadow file):
 //! nothing on the device logs in.
-use crate::config::{Config, Diagnostics};
+use crate::config::Config;
+use crate::diag::Diagnostics;
 use toml::Spanned;
 
 /// Home and shell of users that do not say.
@@ -90,7 +91,7 @@ impl UserDb {
     }
 
     /// Check the `[[user]]` entries and build the database.
-    pub fn compile(cfg: &Config, diags: &mut Diagnostics) -> Self {
+    pub fn compile<K: From<UserError>>(cfg: &Config, diags: &mut Diagnostics<K>) -> Self {
         let mut db = Self::root_only();
         let mut first_lines: Vec<(String, usize)> = Vec::new();
         for entry in &cfg.doc.user {
@@ -211,7 +212,7 @@ mod tests {
     fn compile(users: &str) -> (UserDb, Result<(), String>) {
         let cfg =
             Config::parse(SourceFile::new("u.toml".into(), format!("{HEAD}{users}"))).unwrap();
-        let mut d = Diagnostics::new();
+        let mut d = Diagnostics::<UserError>::new();
         let db = UserDb::compile(&cfg, &mut d);
         (db, d.finish().map_err(|e| e.to_string()))
     }

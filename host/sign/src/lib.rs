@@ -251,39 +251,14 @@ fn decode_key_file(bytes: &[u8]) -> Result<Vec<u8>, KeyFormatError> {
     Err(KeyFormatError::Pem("missing END line"))
 }
 
-/// Standard base64 with `=` padding (what PEM uses). `None` if malformed.
+/// Standard base64 with `=` padding (what PEM uses), through the `base64`
+/// crate (canonical encodings only). `None` if malformed or empty.
 fn base64_decode(s: &str) -> Option<Vec<u8>> {
-    fn val(c: u8) -> Option<u32> {
-        Some(match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return None,
-        } as u32)
-    }
-    let s = s.as_bytes();
-    if s.is_empty() || !s.len().is_multiple_of(4) {
+    use base64::Engine as _;
+    if s.is_empty() {
         return None;
     }
-    let mut out = Vec::with_capacity(s.len() / 4 * 3);
-    let quads = s.chunks_exact(4);
-    let last = quads.len() - 1;
-    for (i, q) in quads.enumerate() {
-        let pad = q.iter().rev().take_while(|&&c| c == b'=').count();
-        if pad > 2 || (pad > 0 && i != last) {
-            return None;
-        }
-        let mut acc = 0u32;
-        for &c in q.iter().take(4 - pad) {
-            acc = (acc << 6) | val(c)?;
-        }
-        acc <<= 6 * pad as u32;
-        let bytes = acc.to_be_bytes();
-        out.extend_from_slice(bytes.get(1..4 - pad)?);
-    }
-    Some(out)
+    base64::engine::general_purpose::STANDARD.decode(s).ok()
 }
 
 /// Read a raw 32-byte Ed25519 public key file.

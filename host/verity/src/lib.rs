@@ -232,17 +232,10 @@ pub fn build_from_reader<R: Read>(
     Ok(finish(params, &prefix, data_blocks, level0, &only_block))
 }
 
-/// Format a 16-byte UUID the way `veritysetup --uuid` takes it.
+/// Format a 16-byte UUID the way `veritysetup --uuid` takes it
+/// (canonical lower-case hyphenated text).
 pub fn uuid_string(uuid: &[u8; 16]) -> String {
-    let hex: String = uuid.iter().map(|b| format!("{b:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    )
+    uuid::Uuid::from_bytes(*uuid).hyphenated().to_string()
 }
 
 fn default_threads() -> NonZeroUsize {

@@ -1,18 +1,16 @@
-//! Errors in configuration files, each tied to a `file:line`, and the
-//! collector that gathers them so one run reports every problem at once.
+//! Problems in the image config's own sections (syntax, `${VAR}`
+//! expansion, `[image]` and `[kernel]`). The stages that check the rest
+//! (users, files, services, the board file) own their problem types; the
+//! pipeline combines them.
+use crate::diag::{Located, Problems};
 use crate::expand::ExpandError;
-use crate::source::Loc;
-use std::fmt;
 
-/// One problem in a configuration file.
-#[derive(Debug, thiserror::Error)]
-#[error("{loc}: {kind}")]
-pub struct ConfigError {
-    pub loc: Loc,
-    pub kind: ConfigErrorKind,
-}
+/// One problem in the image config's own sections, at its `file:line`.
+pub type ConfigError = Located<ConfigErrorKind>;
+/// Several of them.
+pub type ConfigErrors = Problems<ConfigErrorKind>;
 
-/// What is wrong; each module that checks part of the config owns a variant.
+/// What is wrong in the image config's own sections.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigErrorKind {
     /// TOML syntax, unknown keys, wrong value types (toml's own message).
@@ -26,14 +24,6 @@ pub enum ConfigErrorKind {
     },
     #[error(transparent)]
     Image(#[from] ImageError),
-    #[error(transparent)]
-    Board(#[from] crate::board::BoardProblem),
-    #[error(transparent)]
-    User(#[from] crate::users::UserError),
-    #[error(transparent)]
-    File(#[from] crate::files::FileError),
-    #[error(transparent)]
-    Service(#[from] crate::services::ServiceError),
 }
 
 /// Problems in `[image]` and `[kernel]`.
@@ -51,64 +41,4 @@ pub enum ImageError {
     NoBoard,
     #[error("no kernel: set `path` in [kernel] or pass --kernel")]
     NoKernel,
-}
-
-/// Several problems, printed one per line.
-#[derive(Debug)]
-pub struct ConfigErrors(pub Vec<ConfigError>);
-
-impl fmt::Display for ConfigErrors {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, e) in self.0.iter().enumerate() {
-            if i > 0 {
-                f.write_str("\n")?;
-            }
-            write!(f, "{e}")?;
-        }
-        Ok(())
-    }
-}
-
-impl std::error::Error for ConfigErrors {}
-
-impl From<ConfigError> for ConfigErrors {
-    fn from(e: ConfigError) -> Self {
-        Self(vec![e])
-    }
-}
-
-/// Collects problems while a config is checked.
-#[derive(Debug, Default)]
-pub struct Diagnostics {
-    errors: Vec<ConfigError>,
-}
-
-impl Diagnostics {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    pub fn push(&mut self, loc: Loc, kind: impl Into<ConfigErrorKind>) {
-        self.errors.push(ConfigError {
-            loc,
-            kind: kind.into(),
-        });
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.errors.is_empty()
-    }
-
-    pub fn len(&self) -> usize {
-        self.errors.len()
-    }
-
-    /// `Err` with everything collected, if anything was.
-    pub fn finish(self) -> Result<(), ConfigErrors> {
-        if self.errors.is_empty() {
-            Ok(())
-        } else {
-            Err(ConfigErrors(self.errors))
-        }
-    }
 }

@@ -7,9 +7,10 @@
 pub mod error;
 pub mod values;
 
-pub use error::{ConfigError, ConfigErrorKind, ConfigErrors, Diagnostics, ImageError};
+pub use error::{ConfigError, ConfigErrorKind, ConfigErrors, ImageError};
 pub use values::NameOrNumber;
 
+use crate::diag::Diagnostics;
 use crate::expand::{self, Env};
 use crate::source::SourceFile;
 use serde::Deserialize;
@@ -224,12 +225,12 @@ impl Config {
     }
 
     /// Expand a path-valued key and make it relative to the config's directory.
-    pub fn resolve_path(
+    pub fn resolve_path<K: From<ConfigErrorKind>>(
         &self,
         key: &'static str,
         value: &Spanned<String>,
         env: &dyn Env,
-        diags: &mut Diagnostics,
+        diags: &mut Diagnostics<K>,
     ) -> Option<PathBuf> {
         match expand::expand(value.get_ref(), env) {
             Ok(s) => Some(self.source.dir().join(s)),
@@ -248,25 +249,29 @@ impl Config {
     }
 
     /// Check `[image]` and `[kernel]`.
-    pub fn image_settings(&self, env: &dyn Env, diags: &mut Diagnostics) -> ImageSettings {
+    pub fn image_settings<K: From<ConfigErrorKind>>(
+        &self,
+        env: &dyn Env,
+        diags: &mut Diagnostics<K>,
+    ) -> ImageSettings {
         let img = &self.doc.image;
         let loc = |s: &Spanned<String>| self.source.loc(s.span());
         if !azl_formats::valid_name(img.name.get_ref()) {
             diags.push(
                 loc(&img.name),
-                ImageError::InvalidName(img.name.get_ref().clone()),
+                ConfigErrorKind::Image(ImageError::InvalidName(img.name.get_ref().clone())),
             );
         }
         if !valid_version(img.version.get_ref()) {
             diags.push(
                 loc(&img.version),
-                ImageError::InvalidVersion(img.version.get_ref().clone()),
+                ConfigErrorKind::Image(ImageError::InvalidVersion(img.version.get_ref().clone())),
             );
         }
         if !valid_hostname(img.hostname.get_ref()) {
             diags.push(
                 loc(&img.hostname),
-                ImageError::InvalidHostname(img.hostname.get_ref().clone()),
+                ConfigErrorKind::Image(ImageError::InvalidHostname(img.hostname.get_ref().clone())),
             );
         }
         let board = img.board.as_ref().and_then(|b| {
@@ -289,7 +294,7 @@ impl Config {
             .and_then(|v| self.resolve_path("path", v, env, diags));
         let cmdline = self.doc.kernel.cmdline.as_ref().and_then(|c| {
             if c.get_ref().chars().any(char::is_control) {
-                diags.push(loc(c), ImageError::BadCmdline);
+                diags.push(loc(c), ConfigErrorKind::Image(ImageError::BadCmdline));
                 None
             } else {
                 Some(c.get_ref().trim().to_string()).filter(|s| !s.is_empty())
@@ -371,7 +376,7 @@ mod tests {
         );
         let c = parse(&text).unwrap();
         let env = MapEnv::new([("HOME", "/h")]);
-        let mut d = Diagnostics::new();
+        let mut d = Diagnostics::<ConfigErrorKind>::new();
         let s = c.image_settings(&env, &mut d);
         d.finish().unwrap();
         assert_eq!(s.board, Some(BoardRef::Path("/cfg/boards/x.toml".into())));
@@ -380,7 +385,7 @@ mod tests {
         assert_eq!(s.cmdline.as_deref(), Some("quiet"));
 
         let c = parse(&format!("{HEAD}board = \"qemu-virt\"\n")).unwrap();
-        let s = c.image_settings(&env, &mut Diagnostics::new());
+        let s = c.image_settings(&env, &mut Diagnostics::<ConfigErrorKind>::new());
         assert_eq!(s.board, Some(BoardRef::Name("qemu-virt".into())));
     }
 
@@ -388,7 +393,7 @@ mod tests {
     fn image_errors() {
         let text = "[image]\nname = \"bad name\"\nversion = \"1 0\"\nhostname = \"-edge\"\n[kernel]\npath = \"$NOPE/k\"\ncmdline = \"a\\nb\"\n";
         let c = parse(text).unwrap();
-        let mut d = Diagnostics::new();
+        let mut d = Diagnostics::<ConfigErrorKind>::new();
         c.image_settings(&MapEnv::default(), &mut d);
         let e = d.finish().unwrap_err().to_string();
         let lines: Vec<_> = e.lines().collect();

@@ -57,12 +57,9 @@ pub enum RunError {
     },
 }
 
-/// `name` found in `$PATH`.
+/// `name` found in `$PATH` (an executable file; the `which` crate).
 pub fn which(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
+    which::which(name).ok()
 }
 
 fn need(dir: &Path, name: &str) -> Result<PathBuf, RunError> {
