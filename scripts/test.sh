@@ -17,7 +17,7 @@ scripts/fuzz.sh --smoke
 results="$(mktemp "${TMPDIR:-/tmp}/azl-test.XXXXXX")"
 trap 'rm -f "$results"' EXIT
 echo "== unit tests" >&2
-cargo test --locked 2>&1 | tee -a "$results"   # default members: formats, init, imagegen
+cargo test --locked 2>&1 | tee -a "$results"   # default members: formats, init, the host crates
 # TIS-over-SPI against the simulated register file
 cargo test --locked -p azl-init --features spi-tpm tpm 2>&1 | tee -a "$results"
 echo "== end-to-end tests (QEMU)" >&2
