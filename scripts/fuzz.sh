@@ -21,7 +21,8 @@ CORPUS=$FUZZ/corpus
 
 command -v cargo-fuzz >/dev/null 2>&1 || scripts/setup.sh >&2
 
-targets() { (cd $FUZZ && cargo fuzz list); }
+# `cargo fuzz list` names every bin of fuzz/, the seed generator too.
+targets() { (cd $FUZZ && cargo fuzz list) | grep -vx gen-seeds; }
 
 seeds() {
     local from=${1:-}
