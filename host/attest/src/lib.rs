@@ -13,6 +13,7 @@
 //! The PCR map and event format are in `docs/pcr-map.md`; the checks and
 //! the attack each one stops in `docs/attestation.md`.
 #![forbid(unsafe_code)]
+pub mod input;
 pub mod reference;
 #[cfg(feature = "testing")]
 #[doc(hidden)]

@@ -10,7 +10,9 @@ use azl_formats::measure::{self, Kind, QUOTED_PCRS, VERIFIED_BOOT_SEQUENCE};
 /// - manifest: `Manifest::identity_bytes()` (the manifest without its
 ///   reference values);
 /// - cmdline: the kernel command line as the device reads it from
-///   `/proc/cmdline`, with trailing whitespace (the newline) trimmed;
+///   `/proc/cmdline`, by the contract's rule
+///   ([`measure::measured_cmdline`]: trailing ASCII whitespace, the
+///   newline, trimmed);
 /// - verity root hash: the 32 raw bytes;
 /// - service table: the compiled `/etc/azl-edge/services.tbl` bytes;
 /// - phases: empty.
@@ -23,7 +25,7 @@ fn content<'a>(
 ) -> &'a [u8] {
     match kind {
         Kind::Manifest => manifest_identity,
-        Kind::Cmdline => cmdline.trim_end().as_bytes(),
+        Kind::Cmdline => measure::measured_cmdline(cmdline.as_bytes()),
         Kind::RootHash => root_hash,
         Kind::ServiceTable => service_table,
         Kind::Phase(_) => &[],

@@ -14,26 +14,25 @@ use std::fmt;
 pub const TPM_GENERATED_VALUE: u32 = 0xFF54_4347;
 /// TPMS_ATTEST.type of TPM2_Quote output.
 pub const TPM_ST_ATTEST_QUOTE: u16 = 0x8018;
+// The AK's algorithms and attribute bits are the formats contract's (the
+// device creates its AK from the same values).
+use azl_formats::ak::AkParams;
+pub use azl_formats::ak::{
+    ATTR_DECRYPT, ATTR_FIXED_PARENT, ATTR_FIXED_TPM, ATTR_RESTRICTED, ATTR_SENSITIVE_DATA_ORIGIN,
+    ATTR_SIGN, ATTR_USER_WITH_AUTH, TPM_ALG_ECC, TPM_ALG_ECDSA, TPM_ALG_NULL, TPM_ALG_SHA256,
+    TPM_ECC_NIST_P256,
+};
+/// Algorithm ids only named in messages (not part of the AK contract).
 pub const TPM_ALG_SHA1: u16 = 0x0004;
-pub const TPM_ALG_SHA256: u16 = 0x000B;
 pub const TPM_ALG_SHA384: u16 = 0x000C;
 pub const TPM_ALG_SHA512: u16 = 0x000D;
-pub const TPM_ALG_NULL: u16 = 0x0010;
 pub const TPM_ALG_RSA: u16 = 0x0001;
 pub const TPM_ALG_KEYEDHASH: u16 = 0x0008;
 pub const TPM_ALG_SYMCIPHER: u16 = 0x0025;
-pub const TPM_ALG_ECC: u16 = 0x0023;
-pub const TPM_ALG_ECDSA: u16 = 0x0018;
-pub const TPM_ECC_NIST_P256: u16 = 0x0003;
 
-/// TPMA_OBJECT bits.
-pub const ATTR_FIXED_TPM: u32 = 1 << 1;
-pub const ATTR_FIXED_PARENT: u32 = 1 << 4;
-pub const ATTR_SENSITIVE_DATA_ORIGIN: u32 = 1 << 5;
-pub const ATTR_USER_WITH_AUTH: u32 = 1 << 6;
-pub const ATTR_RESTRICTED: u32 = 1 << 16;
-pub const ATTR_DECRYPT: u32 = 1 << 17;
-pub const ATTR_SIGN: u32 = 1 << 18;
+/// Most TPMS_PCR_SELECTION entries accepted in a TPML_PCR_SELECTION (TPM2
+/// caps the list at HASH_COUNT; a handful is plenty).
+pub const MAX_PCR_SELECTIONS: u32 = 16;
 
 /// What is wrong with a TPM structure.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -82,22 +81,31 @@ impl<'a> Reader<'a> {
         Reader { bytes, pos: 0 }
     }
 
+    fn rest(&self) -> &'a [u8] {
+        self.bytes.get(self.pos..).unwrap_or_default()
+    }
+
     fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8]> {
-        let rest = self.bytes.get(self.pos..).unwrap_or_default();
+        let rest = self.rest();
         let out = rest.get(..n).ok_or(TpmError::Truncated {
             what,
             offset: self.pos,
             need: n,
             have: rest.len(),
         })?;
-        self.pos += n;
+        // `out` lies inside `bytes`, so pos + n <= bytes.len().
+        self.pos = self.pos.saturating_add(n);
         Ok(out)
     }
 
     fn array<const N: usize>(&mut self, what: &'static str) -> Result<[u8; N]> {
-        let mut a = [0u8; N];
-        a.copy_from_slice(self.take(N, what)?);
-        Ok(a)
+        let b = self.take(N, what)?;
+        <[u8; N]>::try_from(b).map_err(|_| TpmError::Truncated {
+            what,
+            offset: self.pos,
+            need: N,
+            have: b.len(),
+        })
     }
 
     fn u8(&mut self, what: &'static str) -> Result<u8> {
@@ -194,15 +202,17 @@ impl<'a> Quote<'a> {
         let safe = r.u8("TPMS_CLOCK_INFO.safe")? != 0;
         let firmware_version = r.u64("TPMS_ATTEST.firmwareVersion")?;
         let count = r.u32("TPML_PCR_SELECTION.count")?;
-        // TPM2 caps the list at HASH_COUNT entries; a handful is plenty.
-        if count > 16 {
+        if count > MAX_PCR_SELECTIONS {
             return Err(TpmError::TooLong {
                 what: "TPML_PCR_SELECTION",
-                len: count as usize,
-                max: 16,
+                len: usize::try_from(count).unwrap_or(usize::MAX),
+                max: MAX_PCR_SELECTIONS as usize,
             });
         }
-        let mut pcr_select = Vec::with_capacity(count as usize);
+        // Allocate by the bytes present, not the declared count: each entry
+        // takes at least 3 bytes (hash, sizeofSelect).
+        let fit = r.rest().len() / 3;
+        let mut pcr_select = Vec::with_capacity((count as usize).min(fit));
         for _ in 0..count {
             let hash = r.u16("TPMS_PCR_SELECTION.hash")?;
             let size = r.u8("TPMS_PCR_SELECTION.sizeofSelect")?;
@@ -213,7 +223,8 @@ impl<'a> Quote<'a> {
                 .flat_map(|(byte, bits)| {
                     (0..8u32)
                         .filter(move |bit| bits & (1 << bit) != 0)
-                        .map(move |bit| byte as u32 * 8 + bit)
+                        // byte < 256 (sizeofSelect is a u8): no overflow.
+                        .map(move |bit| (byte as u32).saturating_mul(8).saturating_add(bit))
                 })
                 .collect();
             pcr_select.push(PcrSelection { hash, pcrs });
@@ -303,10 +314,25 @@ impl EccPublic {
     /// The uncompressed SEC1 point `04 ‖ x ‖ y` (what ring takes).
     pub fn sec1(&self) -> [u8; 65] {
         let mut p = [0u8; 65];
-        p[0] = 0x04;
-        p[1..33].copy_from_slice(&self.x);
-        p[33..].copy_from_slice(&self.y);
+        for (dst, src) in p
+            .iter_mut()
+            .zip(core::iter::once(&0x04).chain(&self.x).chain(&self.y))
+        {
+            *dst = *src;
+        }
         p
+    }
+
+    /// The fields [`azl_formats::ak::check`] judges (the type is ECC: the
+    /// parser accepts nothing else).
+    pub fn params(&self) -> AkParams {
+        AkParams {
+            object_type: TPM_ALG_ECC,
+            name_alg: self.name_alg,
+            attributes: self.attributes,
+            scheme: self.scheme,
+            curve: self.curve,
+        }
     }
 }
 
@@ -333,8 +359,9 @@ impl EcdsaSignature {
         let ss = pad32(r.tpm2b("TPMS_SIGNATURE_ECDSA.signatureS")?, "signatureS")?;
         r.finish("TPMT_SIGNATURE")?;
         let mut fixed = [0u8; 64];
-        fixed[..32].copy_from_slice(&sr);
-        fixed[32..].copy_from_slice(&ss);
+        for (dst, src) in fixed.iter_mut().zip(sr.iter().chain(&ss)) {
+            *dst = *src;
+        }
         Ok(EcdsaSignature { hash, fixed })
     }
 }
@@ -343,12 +370,13 @@ impl EcdsaSignature {
 /// signature halves); longer values are an error.
 fn pad32(v: &[u8], what: &'static str) -> Result<[u8; 32]> {
     let mut out = [0u8; 32];
-    let start = 32usize.checked_sub(v.len()).ok_or(TpmError::TooLong {
+    let too_long = TpmError::TooLong {
         what,
         len: v.len(),
         max: 32,
-    })?;
-    out[start..].copy_from_slice(v);
+    };
+    let start = 32usize.checked_sub(v.len()).ok_or(too_long.clone())?;
+    out.get_mut(start..).ok_or(too_long)?.copy_from_slice(v);
     Ok(out)
 }
 

@@ -9,21 +9,30 @@
 //! - The key id is the first 8 bytes of sha256(public key) — the same
 //!   definition as init's `manifest::key_id`.
 //! - The signature is Ed25519 over the `Manifest` envelope bytes, which are
-//!   stored verbatim in [`SignedManifest::manifest`]; [`verify`] checks in
-//!   the order init does: signed at all, key id, signature, then decodes.
+//!   stored verbatim in [`SignedManifest::manifest`]; [`verify`] is the
+//!   formats contract's `signature::verify`, the very check init runs
+//!   (signed at all, key length, key id, signature, then decodes).
+//! - Key files are read with a cap ([`KEY_FILE_MAX`]) and must be regular
+//!   files: a FIFO or `/dev/zero` given as a key is refused at once.
 #![forbid(unsafe_code)]
+use azl_fileread::ReadError;
 use azl_formats::envelope::Enveloped;
 use azl_formats::manifest::{Hex, Manifest, Sig, SignedManifest};
 use azl_formats::FormatError;
 use ring::rand::SystemRandom;
-use ring::signature::{Ed25519KeyPair, KeyPair, UnparsedPublicKey, ED25519};
+use ring::signature::{Ed25519KeyPair, KeyPair};
 use std::fmt;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-/// Bytes of a raw Ed25519 public key.
-pub const PUBLIC_KEY_LEN: usize = 32;
 pub use azl_formats::manifest::{key_id, KEY_ID_LEN};
+/// The manifest signature check and its errors: the formats contract's,
+/// shared with init (`VerifyError::NoKey` only arises from `accept`).
+pub use azl_formats::signature::{verify, VerifyError, PUBLIC_KEY_LEN};
+/// Largest key file read (private PKCS#8 or raw public key): an Ed25519
+/// PKCS#8 v2 key is 83 bytes DER, ~170 as PEM; 4 KiB leaves room for
+/// comments and line endings, and stops `/dev/zero` or a huge file.
+pub const KEY_FILE_MAX: u64 = 4 << 10;
 /// Suffix appended to the private key's file name for the public key file.
 pub const PUBLIC_KEY_SUFFIX: &str = ".pub";
 
@@ -64,11 +73,10 @@ pub enum KeyFormatError {
 /// Errors reading or writing key files; each names the file.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
-    #[error("reading key {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    /// The file could not be read: missing, not a regular file (FIFO,
+    /// device), or larger than [`KEY_FILE_MAX`]. The error names the path.
+    #[error("reading key {0}")]
+    Read(#[source] ReadError),
     #[error("key {path}: {source}")]
     Format {
         path: PathBuf,
@@ -129,16 +137,17 @@ impl SigningKey {
     /// Load a PKCS#8 private key file (DER or PEM). Loose permissions are
     /// not an error; they are reported by [`SigningKey::warnings`].
     pub fn load(path: &Path) -> Result<SigningKey, KeyError> {
-        let read_err = |source| KeyError::Read {
-            path: path.to_path_buf(),
-            source,
-        };
-        let bytes = std::fs::read(path).map_err(read_err)?;
+        let bytes = azl_fileread::read(path, KEY_FILE_MAX).map_err(KeyError::Read)?;
         let mut key = SigningKey::from_pkcs8(&bytes).map_err(|source| KeyError::Format {
             path: path.to_path_buf(),
             source,
         })?;
-        let meta = std::fs::metadata(path).map_err(read_err)?;
+        let meta = std::fs::metadata(path).map_err(|err| {
+            KeyError::Read(ReadError::Io {
+                path: path.to_path_buf(),
+                err,
+            })
+        })?;
         if let Some(w) = permission_warning(path, &meta) {
             key.warnings.push(w);
         }
@@ -263,10 +272,7 @@ fn base64_decode(s: &str) -> Option<Vec<u8>> {
 
 /// Read a raw 32-byte Ed25519 public key file.
 pub fn load_public_key(path: &Path) -> Result<[u8; PUBLIC_KEY_LEN], KeyError> {
-    let bytes = std::fs::read(path).map_err(|source| KeyError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let bytes = azl_fileread::read(path, KEY_FILE_MAX).map_err(KeyError::Read)?;
     <[u8; PUBLIC_KEY_LEN]>::try_from(bytes.as_slice()).map_err(|_| KeyError::PublicKeyLength {
         path: path.to_path_buf(),
         len: bytes.len() as u64,
@@ -407,48 +413,12 @@ pub fn sign(manifest: &Manifest, key: Option<&SigningKey>) -> Result<SignedManif
     })
 }
 
-/// Why a signed manifest did not verify.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum VerifyError {
-    #[error("manifest is unsigned")]
-    Unsigned,
-    #[error("public key is {len} bytes, expected {PUBLIC_KEY_LEN}")]
-    BadPublicKey { len: usize },
-    #[error("key id mismatch: manifest signed by key {} but the public key is {}", Hex(.found), Hex(.expected))]
-    KeyMismatch {
-        /// Key id of the public key checked against.
-        expected: [u8; KEY_ID_LEN],
-        /// Key id recorded in the signature.
-        found: [u8; KEY_ID_LEN],
-    },
-    #[error("bad signature (manifest altered or forged)")]
-    BadSignature,
-    #[error("manifest does not decode: {0}")]
-    Decode(FormatError),
-}
-
-/// Check `sm` against the raw Ed25519 `public` key, in init's order
-/// (signed, key id, signature), then decode the manifest.
-pub fn verify(sm: &SignedManifest, public: &[u8]) -> Result<Manifest, VerifyError> {
-    let sig = sm.signature.as_ref().ok_or(VerifyError::Unsigned)?;
-    if public.len() != PUBLIC_KEY_LEN {
-        return Err(VerifyError::BadPublicKey { len: public.len() });
-    }
-    let expected = key_id(public);
-    if sig.key_id != expected {
-        return Err(VerifyError::KeyMismatch {
-            expected,
-            found: sig.key_id,
-        });
-    }
-    UnparsedPublicKey::new(&ED25519, public)
-        .verify(&sm.manifest, &sig.ed25519)
-        .map_err(|_| VerifyError::BadSignature)?;
-    sm.manifest().map_err(VerifyError::Decode)
-}
-
 /// Fixtures for tests here and in other crates (feature `testing`).
 #[cfg(any(test, feature = "testing"))]
+#[allow(
+    clippy::expect_used,
+    reason = "test fixtures only (feature `testing`): a failing system RNG fails the test"
+)]
 pub mod testing {
     use super::SigningKey;
     use azl_formats::manifest::Manifest;
@@ -470,8 +440,9 @@ pub mod testing {
 
     /// A fresh key in memory.
     pub fn test_key() -> SigningKey {
-        let doc = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).unwrap();
-        SigningKey::from_pkcs8(doc.as_ref()).unwrap()
+        let doc = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new())
+            .expect("the system RNG generates a key");
+        SigningKey::from_pkcs8(doc.as_ref()).expect("ring's own PKCS#8 document loads")
     }
 }
 
@@ -620,7 +591,7 @@ mod tests {
         let missing = dir.path().join("missing");
         assert!(matches!(
             SigningKey::load(&missing),
-            Err(KeyError::Read { .. })
+            Err(KeyError::Read(ReadError::Io { .. }))
         ));
         let cases: [(&[u8], KeyFormatError); 6] = [
             (b"", KeyFormatError::Empty),
@@ -656,6 +627,54 @@ mod tests {
         let p = dir.path().join("k");
         let msg = SigningKey::load(&p).unwrap_err().to_string();
         assert!(msg.contains(&p.display().to_string()), "{msg}");
+    }
+
+    /// Run `f` on another thread; fail if it does not return within 5 s
+    /// (a FIFO used to block the loader forever).
+    fn within_5s<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(f());
+        });
+        rx.recv_timeout(std::time::Duration::from_secs(5))
+            .expect("the key loader blocked for 5 s")
+    }
+
+    /// Regression: key files were read with `fs::read` — a FIFO hung the
+    /// loader, `/dev/zero` grew memory until abort. Both key loaders now
+    /// refuse them at once, naming the path and the file type; an
+    /// oversized regular file is refused by size.
+    #[test]
+    fn fifo_dev_zero_and_huge_key_files_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("key.fifo");
+        assert!(Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success());
+        let huge = dir.path().join("huge.key");
+        std::fs::write(&huge, vec![b'A'; KEY_FILE_MAX as usize + 1]).unwrap();
+        for (path, want) in [
+            (fifo.clone(), "is a FIFO, not a regular file"),
+            (
+                PathBuf::from("/dev/zero"),
+                "is a character device, not a regular file",
+            ),
+            (huge.clone(), "larger than the 4096 bytes allowed"),
+        ] {
+            let p = path.clone();
+            let private = within_5s(move || SigningKey::load(&p).map(|k| k.key_id()));
+            let p = path.clone();
+            let public = within_5s(move || load_public_key(&p));
+            for msg in [
+                private.unwrap_err().to_string(),
+                public.unwrap_err().to_string(),
+            ] {
+                assert!(msg.contains(&path.display().to_string()), "{msg}");
+                assert!(msg.contains(want), "{msg}");
+            }
+        }
     }
 
     #[cfg(unix)]
@@ -695,13 +714,17 @@ mod tests {
         assert!(base64_decode("").is_none());
     }
 
-    /// `(major, minor)` of the installed openssl, `None` if there is none.
-    fn openssl_version() -> Option<(u32, u32)> {
-        let out = Command::new("openssl").arg("version").output().ok()?;
+    /// `(major, minor)` of the installed openssl (scripts/setup.sh installs
+    /// it; a missing openssl fails the test).
+    fn openssl_version() -> (u32, u32) {
+        let out = Command::new("openssl")
+            .arg("version")
+            .output()
+            .expect("running openssl (installed by scripts/setup.sh)");
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        let ver = text.split_whitespace().nth(1)?;
-        let mut it = ver.split('.').map(|n| n.parse::<u32>().ok());
-        Some((it.next()??, it.next()??))
+        let ver = text.split_whitespace().nth(1).expect("openssl version");
+        let mut it = ver.split('.').map(|n| n.parse::<u32>().unwrap());
+        (it.next().unwrap(), it.next().unwrap())
     }
 
     fn run(cmd: &mut Command) -> Vec<u8> {
@@ -718,10 +741,7 @@ mod tests {
     /// verifies our signatures; its own keys load here.
     #[test]
     fn openssl_interop() {
-        let Some(version) = openssl_version() else {
-            eprintln!("openssl not installed; skipping");
-            return;
-        };
+        let version = openssl_version();
         let dir = tempfile::tempdir().unwrap();
         let key = dir.path().join("k");
         let g = generate_key_files(&key, false).unwrap();

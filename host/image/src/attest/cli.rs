@@ -3,13 +3,15 @@
 //! failed (or the manifest signature), 2 the inputs cannot be read,
 //! 3 `--log-only` found the log consistent (NOT attested).
 use super::load::{self, LoadError};
-use azl_attest::tpm::{EccPublic, ATTR_FIXED_TPM, ATTR_RESTRICTED, ATTR_SIGN};
+use azl_attest::tpm::EccPublic;
 use azl_attest::verify::{self as verify, Options, Outcome};
+use azl_formats::ak;
 use azl_formats::attest::{Report, Tier};
 use azl_formats::envelope::Enveloped;
 use azl_formats::eventlog;
 use azl_formats::manifest::{Hex, SignedManifest};
 use azl_formats::measure::{self, Kind};
+use azl_formats::nonce;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -33,19 +35,6 @@ pub struct VerifyArgs {
     pub log_only: bool,
     /// Hidden: verify the loaded report this many times and print the rate.
     pub bench: Option<u32>,
-}
-
-/// Decode hex (upper or lower case, no separators).
-pub fn parse_hex(s: &str) -> Option<Vec<u8>> {
-    let s = s.trim();
-    let s = s.strip_prefix("0x").unwrap_or(s);
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| s.get(i..i + 2).and_then(|b| u8::from_str_radix(b, 16).ok()))
-        .collect()
 }
 
 /// The SHA-256 of the first manifest event in a report's log, if any: used
@@ -84,7 +73,9 @@ impl Inputs {
         let found = load::manifest(&args.manifest, &prefer).map_err(e)?;
         let (key_path, key) = load::public_key(&args.manifest, args.key.as_deref()).map_err(e)?;
         let nonce = match (&args.nonce, args.log_only) {
-            (Some(h), _) => parse_hex(h).ok_or_else(|| format!("--nonce {h:?} is not hex"))?,
+            // The contract's rule, the same initctl applies: optional 0x,
+            // hex digits only, nonce::MIN_LEN..=nonce::MAX_LEN bytes.
+            (Some(h), _) => nonce::parse_hex(h).map_err(|err| format!("--nonce {h:?}: {err}"))?,
             (None, true) => Vec::new(),
             (None, false) => {
                 return Err("--nonce is required (the nonce this verifier sent the device)".into())
@@ -92,8 +83,8 @@ impl Inputs {
         };
         let ak = match &args.ak {
             Some(p) => Some(
-                std::fs::read(p)
-                    .map_err(|err| format!("reading the pinned AK {}: {err}", p.display()))?,
+                azl_attest::input::read_ak(p)
+                    .map_err(|err| format!("reading the pinned AK: {err}"))?,
             ),
             None => None,
         };
@@ -218,13 +209,8 @@ pub fn enroll_cmd(report: &Path, out: &Path, force: bool) -> u8 {
             return EXIT_FAILED;
         }
     };
-    let need = ATTR_RESTRICTED | ATTR_SIGN | ATTR_FIXED_TPM;
-    if ak.attributes & need != need {
-        eprintln!(
-            "imagegen: error: the report's AK is not a restricted signing key bound to its TPM \
-             (attributes 0x{:08x}); refusing to enroll it",
-            ak.attributes
-        );
+    if let Err(e) = ak::check(&ak.params()) {
+        eprintln!("imagegen: error: the report's AK: {e}; refusing to enroll it");
         return EXIT_FAILED;
     }
     if out.exists() && !force {

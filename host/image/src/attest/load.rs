@@ -1,6 +1,7 @@
 //! Reading the verifier's inputs: the report, the reference manifest (a
 //! `manifest.bin`, a disk image, or an output directory) and the keys.
 use crate::output;
+use azl_attest::input::{self, ReadError};
 use azl_disk::{self as disk, place, DiskError};
 use azl_formats::attest::Report;
 use azl_formats::envelope::Enveloped;
@@ -35,18 +36,18 @@ pub enum LoadError {
     NotAnImage { path: PathBuf },
     #[error(transparent)]
     Key(#[from] KeyError),
+    /// A capped read refused the file (not regular, too large, I/O); the
+    /// error names the path.
+    #[error("reading {0}")]
+    File(#[from] ReadError),
+    #[error("{path}: is a {kind}, not a manifest file, disk image or output directory")]
+    NotRegular { path: PathBuf, kind: &'static str },
 }
 
-fn read(path: &Path) -> Result<Vec<u8>, LoadError> {
-    std::fs::read(path).map_err(|source| LoadError::Read {
-        path: path.to_path_buf(),
-        source,
-    })
-}
-
-/// Read and decode a report file (`AZAR` envelope).
+/// Read and decode a report file (`AZAR` envelope, at most
+/// [`input::REPORT_MAX`] bytes, a regular file).
 pub fn report(path: &Path) -> Result<(Vec<u8>, Report), LoadError> {
-    let bytes = read(path)?;
+    let bytes = input::read_report(path)?;
     let report = Report::from_bytes(&bytes).map_err(|source| LoadError::Report {
         path: path.to_path_buf(),
         source,
@@ -71,6 +72,27 @@ pub fn manifest(path: &Path, prefer: &dyn Fn(&SignedManifest) -> bool) -> Result
         path: path.to_path_buf(),
         source,
     })?;
+    let ft = meta.file_type();
+    // Opening a FIFO blocks and a character device never ends: refuse all
+    // but directories, regular files and block devices (a disk) by stat.
+    {
+        use std::os::unix::fs::FileTypeExt;
+        let kind = if ft.is_fifo() {
+            Some("FIFO")
+        } else if ft.is_char_device() {
+            Some("character device")
+        } else if ft.is_socket() {
+            Some("socket")
+        } else {
+            None
+        };
+        if let Some(kind) = kind {
+            return Err(LoadError::NotRegular {
+                path: path.to_path_buf(),
+                kind,
+            });
+        }
+    }
     if meta.is_dir() {
         let m = path.join(output::MANIFEST);
         if m.is_file() {
@@ -101,11 +123,12 @@ pub fn manifest(path: &Path, prefer: &dyn Fn(&SignedManifest) -> bool) -> Result
 }
 
 fn manifest_file(path: &Path) -> Result<Found, LoadError> {
-    let signed =
-        SignedManifest::from_bytes(&read(path)?).map_err(|source| LoadError::Manifest {
+    let signed = SignedManifest::from_bytes(&input::read_manifest(path)?).map_err(|source| {
+        LoadError::Manifest {
             path: path.to_path_buf(),
             source,
-        })?;
+        }
+    })?;
     Ok(Found {
         signed,
         origin: path.display().to_string(),
