@@ -692,11 +692,11 @@ fn inspect_disk(
                     (Some(used), Some(l.free))
                 })
                 .unwrap_or((None, None)),
-            Some(PartitionKind::Boot) => fsinfo::fat_usage(&mut img.file, gp.offset)
-                .map(|u| (Some(u.total - u.free), Some(u.free)))
+            Some(PartitionKind::Boot) => fsinfo::fat_usage(&mut img.file, gp.offset, gp.size)
+                .map(|u| (Some(u.used()), Some(u.free)))
                 .unwrap_or((None, None)),
-            Some(PartitionKind::Data) => fsinfo::ext4_usage(&mut img.file, gp.offset)
-                .map(|u| (Some(u.total - u.free), Some(u.free)))
+            Some(PartitionKind::Data) => fsinfo::ext4_usage(&mut img.file, gp.offset, gp.size)
+                .map(|u| (Some(u.used()), Some(u.free)))
                 .unwrap_or((None, None)),
             _ => (None, None),
         };
