@@ -82,7 +82,9 @@ fn hash_seed(uuid: &[u8; 16]) -> [u8; 16] {
     ctx.update(uuid);
     let d = ctx.finish();
     let mut s = [0u8; 16];
-    s.copy_from_slice(&d.as_ref()[..16]);
+    for (to, from) in s.iter_mut().zip(d.as_ref()) {
+        *to = *from;
+    }
     s[6] = (s[6] & 0x0f) | 0x40;
     s[8] = (s[8] & 0x3f) | 0x80;
     s
@@ -173,19 +175,28 @@ pub fn ext4_image(
 /// Check the primary superblock (at byte 1024) says what was asked for.
 fn check_superblock(img: &[u8], uuid: &[u8; 16], label: &str) -> Result<(), &'static str> {
     let sb = img.get(1024..2048).ok_or("no superblock")?;
-    if sb[0x38..0x3A] != [0x53, 0xEF] {
+    if sb.get(0x38..0x3A) != Some(&[0x53, 0xEF][..]) {
         return Err("no ext4 magic in the superblock");
     }
-    let compat = u32::from_le_bytes([sb[0x5C], sb[0x5D], sb[0x5E], sb[0x5F]]);
+    let compat = sb
+        .get(0x5C..0x60)
+        .and_then(|b| <[u8; 4]>::try_from(b).ok())
+        .map(u32::from_le_bytes)
+        .ok_or("short superblock")?;
     if compat & 0x4 == 0 {
         return Err("no journal");
     }
-    if &sb[0x68..0x78] != uuid {
+    if sb.get(0x68..0x78) != Some(&uuid[..]) {
         return Err("another filesystem UUID");
     }
     let mut want = [0u8; 16];
-    want[..label.len()].copy_from_slice(label.as_bytes());
-    if sb[0x78..0x88] != want {
+    if label.len() > want.len() {
+        return Err("label longer than 16 bytes");
+    }
+    for (to, from) in want.iter_mut().zip(label.as_bytes()) {
+        *to = *from;
+    }
+    if sb.get(0x78..0x88) != Some(&want[..]) {
         return Err("another label");
     }
     Ok(())

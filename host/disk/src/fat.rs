@@ -63,7 +63,7 @@ fn label_field(label: &str) -> Option<[u8; 11]> {
         || !b
             .iter()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, b' ' | b'_' | b'-'))
-        || b[0] == b' '
+        || b.first() == Some(&b' ')
     {
         return None;
     }
@@ -136,7 +136,7 @@ pub fn fat_image(
     let folded = |c: &[&str]| -> Vec<String> { c.iter().map(|s| s.to_lowercase()).collect() };
     for (i, (path, comps, _)) in sorted.iter().enumerate() {
         let me = folded(comps);
-        for (_, ocomps, _) in &sorted[..i] {
+        for (_, ocomps, _) in sorted.iter().take(i) {
             let o = folded(ocomps);
             let why = if o == me {
                 "is given twice (FAT names ignore case)"

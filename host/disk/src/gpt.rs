@@ -2,18 +2,25 @@
 //! GPT (the last 33 sectors), as UEFI 2.10 §5 specifies, with 512-byte
 //! sectors, 128 entries of 128 bytes, partition names in UTF-16LE (Linux
 //! shows them as `PARTNAME=` in uevents) and CRC32 (`crc32fast`) over each
-//! header and entry array. [`read_gpt`] reads a table back and checks all
-//! of it.
+//! header and entry array.
+//!
+//! Reading has one rule, the device's: [`azl_formats::gpt`] (stage 1's
+//! reader) decides which copy is used and what a valid header and entry
+//! array are. [`read_table`] reads through it and then also checks what
+//! the device does not need but a host tool should report: the protective
+//! MBR, the other copy, and that both copies agree. [`read_gpt`] is the
+//! strict form (any such problem is an error).
 //!
 //! Written here rather than with the `gpt` crate (4.1): its reader panics
 //! (`assert_eq!`) on an entry size other than 128 and does not check the
-//! entry-array CRC, which `imagegen inspect` must do on images it did not
-//! make, and its writer draws random GUIDs wherever a caller does not
-//! override one. The format is two small structures and a CRC; the tests
-//! cross-check the result with `sgdisk -v` and `sfdisk --json`.
+//! entry-array CRC, and its writer draws random GUIDs wherever a caller
+//! does not override one. The format is two small structures and a CRC;
+//! the tests cross-check the writer with `sgdisk -v`, `sfdisk --json` and
+//! the formats reader.
 use super::{DiskError, Placed, PlacedPartition, SECTOR_SIZE};
+use azl_formats::gpt::{self as fgpt, GptError, Header, Which};
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
+use std::os::unix::fs::{FileExt, FileTypeExt, OpenOptionsExt};
 use std::path::Path;
 
 /// Entries in the partition entry array (the UEFI minimum array is 16 KiB).
@@ -28,8 +35,6 @@ pub const TABLE_SECTORS: u64 = 1 + ARRAY_SECTORS;
 const HEADER_SIZE: u32 = 92;
 const SIGNATURE: &[u8; 8] = b"EFI PART";
 const REVISION_1_0: u32 = 0x0001_0000;
-/// Longest entry array [`read_gpt`] accepts (bytes), against hostile headers.
-const MAX_ARRAY_BYTES: u64 = 1 << 20;
 
 /// A partition as read from a GPT.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,6 +60,9 @@ pub struct GptInfo {
     pub sector_size: u64,
     /// Used entries, in entry order.
     pub partitions: Vec<GptPartition>,
+    /// The copy they were read from: the primary, or the backup when the
+    /// primary fails a check (as the device's stage 1 does).
+    pub copy: Which,
 }
 
 /// What is wrong with a partition table read from disk.
@@ -66,30 +74,16 @@ pub enum GptProblem {
         "not a GPT disk: no protective MBR (0xEE partition with the 0x55AA signature) in sector 0"
     )]
     NoProtectiveMbr,
-    #[error("{which} GPT header at byte {offset}: {what}")]
-    Header {
-        which: &'static str,
-        offset: u64,
-        what: String,
-    },
-    #[error("{which} GPT header at byte {offset}: header CRC32 is {stored:#010x}, computed {computed:#010x}")]
-    HeaderCrc {
-        which: &'static str,
-        offset: u64,
-        stored: u32,
-        computed: u32,
-    },
-    #[error("{which} GPT partition entries at byte {offset}: CRC32 is {stored:#010x}, computed {computed:#010x}")]
-    ArrayCrc {
-        which: &'static str,
-        offset: u64,
-        stored: u32,
-        computed: u32,
-    },
+    /// Neither copy passes the formats reader's checks.
+    #[error("no valid GPT: primary: {primary}; backup: {backup}")]
+    Unreadable { primary: GptError, backup: GptError },
+    /// One copy fails a check (the other one was used).
+    #[error("{which} GPT: {error}")]
+    Copy { which: Which, error: GptError },
+    #[error("primary GPT header: backup header LBA {says} is not the last sector ({last})")]
+    BackupLba { says: u64, last: u64 },
     #[error("primary and backup GPT headers disagree on {0}")]
     Mismatch(&'static str),
-    #[error("partition entry {number}: {what}")]
-    Entry { number: u32, what: String },
 }
 
 /// Everything the table occupies, ready to be written at byte 0
@@ -100,64 +94,49 @@ pub(crate) struct Encoded {
     pub tail: Vec<u8>,
 }
 
-fn put_u32(b: &mut [u8], at: usize, v: u32) {
-    b[at..at + 4].copy_from_slice(&v.to_le_bytes());
-}
-fn put_u64(b: &mut [u8], at: usize, v: u64) {
-    b[at..at + 8].copy_from_slice(&v.to_le_bytes());
-}
-fn get_u16(b: &[u8], at: usize) -> u16 {
-    u16::from_le_bytes([b[at], b[at + 1]])
-}
-fn get_u32(b: &[u8], at: usize) -> u32 {
-    let mut a = [0u8; 4];
-    a.copy_from_slice(&b[at..at + 4]);
-    u32::from_le_bytes(a)
-}
-fn get_u64(b: &[u8], at: usize) -> u64 {
-    let mut a = [0u8; 8];
-    a.copy_from_slice(&b[at..at + 8]);
-    u64::from_le_bytes(a)
-}
-fn get_guid(b: &[u8], at: usize) -> [u8; 16] {
-    let mut g = [0u8; 16];
-    g.copy_from_slice(&b[at..at + 16]);
-    g
-}
-
 /// Protective MBR (UEFI 2.10 §5.2.3): one 0xEE partition from LBA 1 over
 /// the whole disk (capped at 2^32-1 sectors), disk signature 0.
-fn protective_mbr(total_sectors: u64) -> [u8; 512] {
-    let mut m = [0u8; 512];
-    let e = 446;
-    m[e] = 0x00; // not bootable
-    m[e + 1..e + 4].copy_from_slice(&[0x00, 0x02, 0x00]); // CHS of LBA 1
-    m[e + 4] = 0xEE;
-    m[e + 5..e + 8].copy_from_slice(&[0xFF, 0xFF, 0xFF]); // CHS: out of range
-    put_u32(&mut m, e + 8, 1);
-    let size = u32::try_from(total_sectors - 1).unwrap_or(u32::MAX);
-    put_u32(&mut m, e + 12, size);
-    m[510] = 0x55;
-    m[511] = 0xAA;
+fn protective_mbr(total_sectors: u64) -> Vec<u8> {
+    let mut m = vec![0u8; 446];
+    m.push(0x00); // not bootable
+    m.extend_from_slice(&[0x00, 0x02, 0x00]); // CHS of LBA 1
+    m.push(0xEE);
+    m.extend_from_slice(&[0xFF, 0xFF, 0xFF]); // CHS: out of range
+    m.extend_from_slice(&1u32.to_le_bytes());
+    let size = u32::try_from(total_sectors.saturating_sub(1)).unwrap_or(u32::MAX);
+    m.extend_from_slice(&size.to_le_bytes());
+    m.resize(510, 0);
+    m.extend_from_slice(&[0x55, 0xAA]);
     m
 }
 
-fn entry(p: &PlacedPartition) -> Result<[u8; ENTRY_SIZE as usize], DiskError> {
-    let mut e = [0u8; ENTRY_SIZE as usize];
-    e[0..16].copy_from_slice(&p.type_guid);
-    e[16..32].copy_from_slice(&p.part_guid);
+fn entry(p: &PlacedPartition) -> Result<Vec<u8>, DiskError> {
+    let outside = || DiskError::Outside {
+        partition: p.spec.name.clone(),
+        offset: p.offset,
+        size: p.size,
+    };
     let first = p.offset / SECTOR_SIZE;
-    let last = (p.offset + p.size) / SECTOR_SIZE - 1;
-    put_u64(&mut e, 32, first);
-    put_u64(&mut e, 40, last);
-    // attributes (48..56) stay 0
+    let last = p
+        .offset
+        .checked_add(p.size)
+        .map(|end| end / SECTOR_SIZE)
+        .and_then(|end| end.checked_sub(1))
+        .ok_or_else(outside)?;
     let name: Vec<u16> = p.spec.name.encode_utf16().collect();
     if name.len() > 36 {
         return Err(super::LayoutProblem::InvalidName(p.spec.name.clone()).into());
     }
-    for (i, c) in name.iter().enumerate() {
-        e[56 + 2 * i..58 + 2 * i].copy_from_slice(&c.to_le_bytes());
+    let mut e = Vec::with_capacity(ENTRY_SIZE as usize);
+    e.extend_from_slice(&p.type_guid);
+    e.extend_from_slice(&p.part_guid);
+    e.extend_from_slice(&first.to_le_bytes());
+    e.extend_from_slice(&last.to_le_bytes());
+    e.extend_from_slice(&0u64.to_le_bytes()); // attributes
+    for c in name {
+        e.extend_from_slice(&c.to_le_bytes());
     }
+    e.resize(ENTRY_SIZE as usize, 0);
     Ok(e)
 }
 
@@ -171,22 +150,31 @@ struct HeaderFields {
     array_crc: u32,
 }
 
-fn header(h: &HeaderFields) -> [u8; 512] {
-    let mut b = [0u8; 512];
-    b[0..8].copy_from_slice(SIGNATURE);
-    put_u32(&mut b, 8, REVISION_1_0);
-    put_u32(&mut b, 12, HEADER_SIZE);
-    put_u64(&mut b, 24, h.current);
-    put_u64(&mut b, 32, h.backup);
-    put_u64(&mut b, 40, h.first_usable);
-    put_u64(&mut b, 48, h.last_usable);
-    b[56..72].copy_from_slice(&h.disk_guid);
-    put_u64(&mut b, 72, h.array_lba);
-    put_u32(&mut b, 80, ENTRY_COUNT);
-    put_u32(&mut b, 84, ENTRY_SIZE);
-    put_u32(&mut b, 88, h.array_crc);
-    let crc = crc32fast::hash(&b[..HEADER_SIZE as usize]);
-    put_u32(&mut b, 16, crc);
+/// The header sector; its CRC32 covers the 92 header bytes with the CRC
+/// field (bytes 16..20) zero.
+fn header(h: &HeaderFields) -> Vec<u8> {
+    let mut before = Vec::with_capacity(16);
+    before.extend_from_slice(SIGNATURE);
+    before.extend_from_slice(&REVISION_1_0.to_le_bytes());
+    before.extend_from_slice(&HEADER_SIZE.to_le_bytes());
+    let mut after = Vec::with_capacity(HEADER_SIZE as usize - 20);
+    after.extend_from_slice(&0u32.to_le_bytes()); // reserved
+    for v in [h.current, h.backup, h.first_usable, h.last_usable] {
+        after.extend_from_slice(&v.to_le_bytes());
+    }
+    after.extend_from_slice(&h.disk_guid);
+    after.extend_from_slice(&h.array_lba.to_le_bytes());
+    after.extend_from_slice(&ENTRY_COUNT.to_le_bytes());
+    after.extend_from_slice(&ENTRY_SIZE.to_le_bytes());
+    after.extend_from_slice(&h.array_crc.to_le_bytes());
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(&before);
+    crc.update(&[0; 4]);
+    crc.update(&after);
+    let mut b = before;
+    b.extend_from_slice(&crc.finalize().to_le_bytes());
+    b.extend_from_slice(&after);
+    b.resize(SECTOR_SIZE as usize, 0);
     b
 }
 
@@ -206,14 +194,14 @@ pub(crate) fn encode(placed: &Placed) -> Result<Encoded, DiskError> {
     if placed.partitions.len() > ENTRY_COUNT as usize {
         return Err(DiskError::Overflow("more than 128 partitions"));
     }
-    let mut array = vec![0u8; (ARRAY_SECTORS * SECTOR_SIZE) as usize];
-    for (i, p) in placed.partitions.iter().enumerate() {
+    let mut array = Vec::with_capacity((ARRAY_SECTORS * SECTOR_SIZE) as usize);
+    for p in &placed.partitions {
         let end = p.offset.checked_add(p.size);
         let ok = p.offset % SECTOR_SIZE == 0
             && p.size % SECTOR_SIZE == 0
             && p.size > 0
             && p.offset / SECTOR_SIZE >= first_usable
-            && matches!(end, Some(e) if e / SECTOR_SIZE - 1 <= last_usable);
+            && matches!(end, Some(e) if e / SECTOR_SIZE <= last_usable + 1);
         if !ok {
             return Err(DiskError::Outside {
                 partition: p.spec.name.clone(),
@@ -221,10 +209,11 @@ pub(crate) fn encode(placed: &Placed) -> Result<Encoded, DiskError> {
                 size: p.size,
             });
         }
-        let at = i * ENTRY_SIZE as usize;
-        array[at..at + ENTRY_SIZE as usize].copy_from_slice(&entry(p)?);
+        array.extend_from_slice(&entry(p)?);
     }
-    let array_crc = crc32fast::hash(&array[..(ENTRY_COUNT * ENTRY_SIZE) as usize]);
+    // The whole array (ENTRY_COUNT × ENTRY_SIZE = ARRAY_SECTORS sectors).
+    array.resize((ARRAY_SECTORS * SECTOR_SIZE) as usize, 0);
+    let array_crc = crc32fast::hash(&array);
     let mut fields = HeaderFields {
         current: 1,
         backup: total - 1,
@@ -247,201 +236,78 @@ pub(crate) fn encode(placed: &Placed) -> Result<Encoded, DiskError> {
     Ok(Encoded { head, tail })
 }
 
-/// A header as read, already checked on its own.
-struct ReadHeader {
-    current: u64,
-    backup: u64,
-    first_usable: u64,
-    last_usable: u64,
-    disk_guid: [u8; 16],
-    entries: Vec<u8>,
-    entry_count: u32,
-    entry_size: u32,
-    array_crc: u32,
+/// A partition table as read by [`read_table`]: the device's view, and
+/// everything else wrong with the table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GptRead {
+    /// What the device would use (see [`azl_formats::gpt::read`]).
+    pub info: GptInfo,
+    /// The used copy's entries as the formats reader returns them.
+    pub entries: Vec<fgpt::Entry>,
+    /// Problems that did not stop the table from being read: no protective
+    /// MBR, a damaged copy, copies that disagree. Empty for a sound table.
+    pub problems: Vec<GptProblem>,
 }
 
-fn read_at<R: Read + Seek>(r: &mut R, offset: u64, len: usize) -> std::io::Result<Vec<u8>> {
-    r.seek(SeekFrom::Start(offset))?;
+/// `len` bytes at `offset` of `file` (fewer at its end).
+fn read_upto(file: &File, offset: u64, len: usize) -> std::io::Result<Vec<u8>> {
     let mut buf = vec![0u8; len];
-    r.read_exact(&mut buf)?;
+    let mut got = 0usize;
+    while let Some(rest) = buf.get_mut(got..) {
+        if rest.is_empty() {
+            break;
+        }
+        let at = offset.saturating_add(got as u64);
+        match file.read_at(rest, at) {
+            Ok(0) => break,
+            Ok(n) => got = got.saturating_add(n),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    buf.truncate(got);
     Ok(buf)
 }
 
-fn read_header<R: Read + Seek>(
-    r: &mut R,
-    which: &'static str,
+/// One copy through the formats reader's checks: the header at `lba` and
+/// its entry array.
+fn read_copy(
+    file: &File,
     lba: u64,
-    total: u64,
-) -> Result<Result<ReadHeader, GptProblem>, std::io::Error> {
-    let offset = lba * SECTOR_SIZE;
-    let bad = |what: String| GptProblem::Header {
-        which,
-        offset,
-        what,
+    sectors: u64,
+) -> std::io::Result<Result<(Header, Vec<fgpt::Entry>), GptError>> {
+    let sector = read_upto(file, lba.saturating_mul(SECTOR_SIZE), SECTOR_SIZE as usize)?;
+    let header = match Header::parse(&sector, lba, sectors) {
+        Ok(h) => h,
+        Err(e) => return Ok(Err(e)),
     };
-    let b = read_at(r, offset, SECTOR_SIZE as usize)?;
-    if &b[0..8] != SIGNATURE {
-        return Ok(Err(bad("no \"EFI PART\" signature".into())));
-    }
-    let size = get_u32(&b, 12);
-    if !(HEADER_SIZE..=SECTOR_SIZE as u32).contains(&size) {
-        return Ok(Err(bad(format!("header size {size} is out of range"))));
-    }
-    let mut h = b[..size as usize].to_vec();
-    let stored = get_u32(&h, 16);
-    h[16..20].fill(0);
-    let computed = crc32fast::hash(&h);
-    if stored != computed {
-        return Ok(Err(GptProblem::HeaderCrc {
-            which,
-            offset,
-            stored,
-            computed,
-        }));
-    }
-    let revision = get_u32(&b, 8);
-    if revision >> 16 != 1 {
-        return Ok(Err(bad(format!("unsupported revision {revision:#010x}"))));
-    }
-    let current = get_u64(&b, 24);
-    if current != lba {
-        return Ok(Err(bad(format!("says it is at LBA {current}, not {lba}"))));
-    }
-    let backup = get_u64(&b, 32);
-    let first_usable = get_u64(&b, 40);
-    let last_usable = get_u64(&b, 48);
-    if first_usable > last_usable || last_usable >= total {
-        return Ok(Err(bad(format!(
-            "usable LBAs {first_usable}..={last_usable} do not fit a disk of {total} sectors"
-        ))));
-    }
-    let array_lba = get_u64(&b, 72);
-    let entry_count = get_u32(&b, 80);
-    let entry_size = get_u32(&b, 84);
-    if entry_size < 128 || !entry_size.is_power_of_two() {
-        return Ok(Err(bad(format!(
-            "partition entry size {entry_size} is invalid"
-        ))));
-    }
-    let array_len = u64::from(entry_count) * u64::from(entry_size);
-    if array_len > MAX_ARRAY_BYTES {
-        return Ok(Err(bad(format!(
-            "{entry_count} entries of {entry_size} bytes exceed {MAX_ARRAY_BYTES} bytes"
-        ))));
-    }
-    let array_end = array_lba
-        .checked_mul(SECTOR_SIZE)
-        .and_then(|o| o.checked_add(array_len));
-    if array_lba == 0 || array_end.is_none_or(|e| e > total * SECTOR_SIZE) {
-        return Ok(Err(bad(format!(
-            "partition entries at LBA {array_lba} lie outside the disk"
-        ))));
-    }
-    let array_offset = array_lba * SECTOR_SIZE;
-    let entries = read_at(r, array_offset, array_len as usize)?;
-    let stored = get_u32(&b, 88);
-    let computed = crc32fast::hash(&entries);
-    if stored != computed {
-        return Ok(Err(GptProblem::ArrayCrc {
-            which,
-            offset: array_offset,
-            stored,
-            computed,
-        }));
-    }
-    Ok(Ok(ReadHeader {
-        current,
-        backup,
-        first_usable,
-        last_usable,
-        disk_guid: get_guid(&b, 56),
-        entries,
-        entry_count,
-        entry_size,
-        array_crc: stored,
-    }))
+    let len = usize::try_from(header.array_bytes()).unwrap_or(usize::MAX);
+    let array = read_upto(file, header.array_offset(), len)?;
+    Ok(header.entries(&array).map(|entries| (header, entries)))
 }
 
-fn parse_entries(h: &ReadHeader) -> Result<Vec<GptPartition>, GptProblem> {
-    let mut out: Vec<GptPartition> = Vec::new();
-    for i in 0..h.entry_count {
-        let number = i + 1;
-        let at = i as usize * h.entry_size as usize;
-        let e = &h.entries[at..at + 128];
-        let type_guid = get_guid(e, 0);
-        if type_guid == [0u8; 16] {
-            continue;
-        }
-        let bad = |what: String| GptProblem::Entry { number, what };
-        let first = get_u64(e, 32);
-        let last = get_u64(e, 40);
-        if first > last || first < h.first_usable || last > h.last_usable {
-            return Err(bad(format!(
-                "LBAs {first}..={last} lie outside the usable area {}..={}",
-                h.first_usable, h.last_usable
-            )));
-        }
-        if let Some(o) = out.iter().find(|o| {
-            let (of, ol) = (
-                o.offset / SECTOR_SIZE,
-                (o.offset + o.size) / SECTOR_SIZE - 1,
-            );
-            first <= ol && of <= last
-        }) {
-            return Err(bad(format!("overlaps partition entry {}", o.number)));
-        }
-        let units: Vec<u16> = (0..36)
-            .map(|k| get_u16(e, 56 + 2 * k))
-            .take_while(|&c| c != 0)
-            .collect();
-        let name = String::from_utf16(&units)
-            .map_err(|_| bad("partition name is not valid UTF-16".into()))?;
-        out.push(GptPartition {
-            number,
-            name,
-            type_guid,
-            part_guid: get_guid(e, 16),
-            offset: first * SECTOR_SIZE,
-            size: (last - first + 1) * SECTOR_SIZE,
-        });
+fn info(header: &Header, entries: &[fgpt::Entry], copy: Which) -> GptInfo {
+    GptInfo {
+        disk_guid: header.disk_guid,
+        sector_size: SECTOR_SIZE,
+        partitions: entries
+            .iter()
+            .map(|e| GptPartition {
+                number: e.number,
+                name: e.name.clone(),
+                type_guid: e.type_guid,
+                part_guid: e.part_guid,
+                offset: e.offset(),
+                size: e.size(),
+            })
+            .collect(),
+        copy,
     }
-    Ok(out)
 }
 
-/// Read and check a GPT from any seekable reader of `len` bytes.
-pub(crate) fn decode<R: Read + Seek>(
-    r: &mut R,
-    len: u64,
-) -> Result<Result<GptInfo, GptProblem>, std::io::Error> {
-    let total = len / SECTOR_SIZE;
-    if total < 2 * TABLE_SECTORS + 2 {
-        return Ok(Err(GptProblem::TooSmall { size: len }));
-    }
-    let mbr = read_at(r, 0, SECTOR_SIZE as usize)?;
-    let protective = mbr[510..512] == [0x55, 0xAA] && (0..4).any(|i| mbr[446 + 16 * i + 4] == 0xEE);
-    if !protective {
-        return Ok(Err(GptProblem::NoProtectiveMbr));
-    }
-    let primary = match read_header(r, "primary", 1, total)? {
-        Ok(h) => h,
-        Err(p) => return Ok(Err(p)),
-    };
-    if primary.backup != total - 1 {
-        return Ok(Err(GptProblem::Header {
-            which: "primary",
-            offset: SECTOR_SIZE,
-            what: format!(
-                "backup header LBA {} is not the last sector ({})",
-                primary.backup,
-                total - 1
-            ),
-        }));
-    }
-    let backup = match read_header(r, "backup", primary.backup, total)? {
-        Ok(h) => h,
-        Err(p) => return Ok(Err(p)),
-    };
-    let mismatch = if backup.backup != primary.current {
+/// What two valid copies disagree on, if anything.
+fn disagreement(primary: &Header, backup: &Header, sectors: u64) -> Option<&'static str> {
+    if primary.alternate_lba != backup.my_lba || backup.alternate_lba != primary.my_lba {
         Some("each other's location")
     } else if backup.disk_guid != primary.disk_guid {
         Some("the disk GUID")
@@ -449,38 +315,135 @@ pub(crate) fn decode<R: Read + Seek>(
         != (primary.first_usable, primary.last_usable)
     {
         Some("the usable area")
-    } else if (backup.entry_count, backup.entry_size, backup.array_crc)
-        != (primary.entry_count, primary.entry_size, primary.array_crc)
+    } else if (backup.entry_count, backup.entry_size, backup.entries_crc)
+        != (primary.entry_count, primary.entry_size, primary.entries_crc)
     {
         Some("the partition entries")
+    } else if backup.my_lba != sectors.saturating_sub(1) {
+        Some("the backup's location")
     } else {
         None
-    };
-    if let Some(m) = mismatch {
-        return Ok(Err(GptProblem::Mismatch(m)));
     }
-    Ok(parse_entries(&primary).map(|partitions| GptInfo {
-        disk_guid: primary.disk_guid,
-        sector_size: SECTOR_SIZE,
-        partitions,
-    }))
 }
 
-/// Read the GPT of the disk image at `path`, checking the protective MBR,
-/// both headers and entry arrays (signature, CRC32s, locations) and that
-/// they agree, and that partitions lie in the usable area without
-/// overlapping. Assumes 512-byte sectors (all images imagegen makes).
-pub fn read_gpt(path: &Path) -> Result<GptInfo, DiskError> {
+/// Read the GPT of `file` (`len` bytes; `path` names it in errors) the way
+/// the device does — [`azl_formats::gpt::read`]: the primary, else the
+/// backup — and list what else is wrong: no protective MBR, the primary's
+/// backup LBA not the last sector, the other copy damaged or different.
+/// Fails only when no copy can be used (or on I/O errors).
+pub fn read_table(path: &Path, file: &File, len: u64) -> Result<GptRead, DiskError> {
     let io = |source| DiskError::Read {
         path: path.to_path_buf(),
         source,
     };
-    let mut f = File::open(path).map_err(io)?;
-    let len = f.metadata().map_err(io)?.len();
-    decode(&mut f, len)
-        .map_err(io)?
-        .map_err(|problem| DiskError::Gpt {
+    let gpt_err = |problem| DiskError::Gpt {
+        path: path.to_path_buf(),
+        problem,
+    };
+    let sectors = len / SECTOR_SIZE;
+    if sectors < 3 {
+        return Err(gpt_err(GptProblem::TooSmall { size: len }));
+    }
+    let g = fgpt::read(len, |offset, n| read_upto(file, offset, n)).map_err(|e| match e {
+        fgpt::ReadError::Io(e) => io(e),
+        fgpt::ReadError::Invalid { primary, backup } => {
+            gpt_err(GptProblem::Unreadable { primary, backup })
+        }
+    })?;
+    let mut problems = Vec::new();
+    let mbr = read_upto(file, 0, SECTOR_SIZE as usize).map_err(io)?;
+    let protective = mbr.get(510..512) == Some(&[0x55, 0xAA][..])
+        && (0..4).any(|i| mbr.get(446 + 16 * i + 4) == Some(&0xEE));
+    if !protective {
+        problems.push(GptProblem::NoProtectiveMbr);
+    }
+    let last = sectors.saturating_sub(1);
+    match g.copy {
+        Which::Primary => {
+            if g.header.alternate_lba != last {
+                problems.push(GptProblem::BackupLba {
+                    says: g.header.alternate_lba,
+                    last,
+                });
+            }
+            match read_copy(file, last, sectors).map_err(io)? {
+                Err(error) => problems.push(GptProblem::Copy {
+                    which: Which::Backup,
+                    error,
+                }),
+                Ok((backup, _)) => {
+                    if let Some(what) = disagreement(&g.header, &backup, sectors) {
+                        problems.push(GptProblem::Mismatch(what));
+                    }
+                }
+            }
+        }
+        Which::Backup => {
+            if let Some(error) = g.primary_error.clone() {
+                problems.push(GptProblem::Copy {
+                    which: Which::Primary,
+                    error,
+                });
+            }
+        }
+    }
+    Ok(GptRead {
+        info: info(&g.header, &g.entries, g.copy),
+        entries: g.entries,
+        problems,
+    })
+}
+
+/// Open a disk image for reading: non-blocking (a FIFO does not hang the
+/// open), then `fstat` on the descriptor — only a regular file is read.
+/// Returns the file and its size.
+pub fn open_image(path: &Path) -> Result<(File, u64), DiskError> {
+    let io = |source| DiskError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .open(path)
+        .map_err(io)?;
+    let meta = file.metadata().map_err(io)?;
+    let ft = meta.file_type();
+    if !ft.is_file() {
+        let kind = if ft.is_dir() {
+            "directory"
+        } else if ft.is_fifo() {
+            "FIFO"
+        } else if ft.is_socket() {
+            "socket"
+        } else if ft.is_block_device() {
+            "block device"
+        } else if ft.is_char_device() {
+            "character device"
+        } else {
+            "special file"
+        };
+        return Err(DiskError::NotRegular {
+            path: path.to_path_buf(),
+            kind,
+        });
+    }
+    Ok((file, meta.len()))
+}
+
+/// Read the GPT of the disk image at `path` strictly: [`read_table`], and
+/// any problem it lists is an error — protective MBR, both headers and
+/// entry arrays valid under the formats reader's rules (signature, CRC32s,
+/// locations, usable range, entries inside it and not overlapping) and in
+/// agreement. Assumes 512-byte sectors (all images imagegen makes).
+pub fn read_gpt(path: &Path) -> Result<GptInfo, DiskError> {
+    let (file, len) = open_image(path)?;
+    let t = read_table(path, &file, len)?;
+    match t.problems.into_iter().next() {
+        Some(problem) => Err(DiskError::Gpt {
             path: path.to_path_buf(),
             problem,
-        })
+        }),
+        None => Ok(t.info),
+    }
 }

@@ -94,7 +94,7 @@ impl Layout {
         for (i, p) in self.partitions.iter().enumerate() {
             if !azl_formats::valid_name(&p.name) {
                 out.push((Some(i), LayoutProblem::InvalidName(p.name.clone())));
-            } else if self.partitions[..i].iter().any(|q| q.name == p.name) {
+            } else if self.partitions.iter().take(i).any(|q| q.name == p.name) {
                 out.push((Some(i), LayoutProblem::DuplicateName(p.name.clone())));
             }
             let name = p.name.clone();

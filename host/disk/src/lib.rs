@@ -5,7 +5,8 @@
 //! board [disk] ─► Layout ─► place(layout, seed) ─► Placed ─┐
 //!                                                            ├─► write_disk(path) ─► disk.img
 //! fat_image (boot)  ext4_image (data)  root slots (others) ──┘
-//!                                          read_gpt(path) ◄── imagegen inspect, tests
+//!                  read_table / read_gpt(path) ◄── imagegen inspect, attest, tests
+//!                  (through azl_formats::gpt, the device's reader)
 //! ```
 //!
 //! Submodules, one concern each:
@@ -49,7 +50,7 @@ pub mod write;
 
 pub use ext4::ext4_image;
 pub use fat::fat_image;
-pub use gpt::{read_gpt, GptInfo, GptPartition, GptProblem};
+pub use gpt::{open_image, read_gpt, read_table, GptInfo, GptPartition, GptProblem, GptRead};
 pub use layout::{Layout, LayoutProblem, PartSpec, TableKind};
 pub use place::{place, Placed, PlacedPartition};
 pub use write::write_disk;
@@ -75,7 +76,9 @@ pub fn guid(seed: &[u8], label: &str) -> [u8; 16] {
     ctx.update(label.as_bytes());
     let digest = ctx.finish();
     let mut g = [0u8; 16];
-    g.copy_from_slice(&digest.as_ref()[..16]);
+    for (to, from) in g.iter_mut().zip(digest.as_ref()) {
+        *to = *from;
+    }
     g[7] = (g[7] & 0x0f) | 0x40;
     g[8] = (g[8] & 0x3f) | 0x80;
     g
@@ -182,6 +185,8 @@ pub enum DiskError {
     },
     #[error("{path}: {problem}")]
     Gpt { path: PathBuf, problem: GptProblem },
+    #[error("{path}: is a {kind}, not a regular file (disk images are read as files)")]
+    NotRegular { path: PathBuf, kind: &'static str },
     #[error("FAT image {label:?}: {problem}")]
     Fat {
         label: String,

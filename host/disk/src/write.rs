@@ -34,7 +34,7 @@ pub fn write_disk(
         let part = placed
             .partition(name)
             .ok_or_else(|| DiskError::UnknownPartition(name.to_string()))?;
-        if contents[..i].iter().any(|(n, _)| n == name) {
+        if contents.iter().take(i).any(|(n, _)| n == name) {
             return Err(DiskError::DuplicateContent(name.to_string()));
         }
         let len = bytes.len() as u64;

@@ -365,15 +365,20 @@ fn disk_read_gpt_rejects_damage() {
     assert_eq!(read_gpt(&path).unwrap().partitions.len(), 4);
     let last = good.len() - 512;
     let cases: Vec<(usize, &str)> = vec![
+        // read_gpt reads through azl_formats::gpt (the device's rules) and
+        // refuses any damage to either copy.
         (510, "not a GPT disk: no protective MBR"),
-        (512 + 8, "primary GPT header at byte 512: header CRC32 is"),
+        (512 + 8, "primary GPT: GPT header at LBA 1: CRC"),
         (512 + 100, ""), // padding after the 92-byte header: not covered, ignored
         (
             1024 + 56,
-            "primary GPT partition entries at byte 1024: CRC32 is",
+            "primary GPT: GPT entries of the header at LBA 1: CRC",
         ),
-        (last + 56, "backup GPT header at byte"),
-        (last - 16384 + 3, "backup GPT partition entries at byte"),
+        (last + 56, "backup GPT: GPT header at LBA"),
+        (
+            last - 16384 + 3,
+            "backup GPT: GPT entries of the header at LBA",
+        ),
     ];
     for (at, want) in cases {
         let mut bad = good.clone();
@@ -401,7 +406,7 @@ fn disk_read_gpt_rejects_damage() {
     assert!(read_gpt(&path)
         .unwrap_err()
         .to_string()
-        .ends_with("4096 bytes is too small for a GPT disk"));
+        .ends_with("no valid GPT: primary: no GPT header signature at LBA 1; backup: no GPT header signature at LBA 7"));
     let e = read_gpt(&tmp.path().join("missing"))
         .unwrap_err()
         .to_string();

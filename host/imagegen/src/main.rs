@@ -9,6 +9,7 @@ use azl_image::reproduce;
 use azl_image::run::{self, RunOptions};
 use azl_image::summary::Summary;
 use clap::{Parser, Subcommand};
+use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -149,6 +150,56 @@ enum AttestCommand {
     },
 }
 
+/// Exit status when stdout was closed under us (`imagegen inspect OUT | head
+/// -1`): what a C tool killed by SIGPIPE reports (128 + 13), never 0, so
+/// `set -o pipefail` still sees that the output was cut short.
+const EXIT_BROKEN_PIPE: u8 = 141;
+
+/// Write to stdout, the one way this program prints: a reader that went
+/// away (EPIPE) ends the program quietly with [`EXIT_BROKEN_PIPE`]; any
+/// other write error is reported and exits 1.
+fn out(args: std::fmt::Arguments<'_>) {
+    let mut stdout = io::stdout().lock();
+    if let Err(e) = stdout.write_fmt(args).and_then(|()| stdout.flush()) {
+        drop(stdout);
+        stdout_failed(&e);
+    }
+}
+
+fn stdout_failed(e: &io::Error) -> ! {
+    if e.kind() == io::ErrorKind::BrokenPipe {
+        std::process::exit(EXIT_BROKEN_PIPE.into());
+    }
+    eprintln!("imagegen: error: writing to stdout: {e}");
+    std::process::exit(1);
+}
+
+/// `println!` through [`out`].
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        out(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+/// Library code that prints with `println!` (the attest commands) panics
+/// on EPIPE ("failed printing to stdout: Broken pipe"); end those quietly
+/// too, like [`out`], and leave every other panic to the default hook.
+fn quiet_broken_pipe_panics() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if msg.starts_with("failed printing to stdout") && msg.contains("Broken pipe") {
+            std::process::exit(EXIT_BROKEN_PIPE.into());
+        }
+        default(info);
+    }));
+}
+
 /// `imagegen build`: compile, write, summarise (and optionally rebuild to
 /// prove reproducibility).
 fn build(opts: &BuildOptions, out: &std::path::Path, verify_reproducible: bool) -> i32 {
@@ -168,10 +219,10 @@ fn build(opts: &BuildOptions, out: &std::path::Path, verify_reproducible: bool) 
     if image.disk.is_some() && image.public_key.is_none() {
         eprintln!("imagegen: warning: INSECURE: the disk image is unsigned (--insecure-unsigned); do not ship it");
     }
-    println!("{}", Summary { image: &image, out });
+    outln!("{}", Summary { image: &image, out });
     if verify_reproducible {
         match reproduce::verify(opts, &ProcessEnv, exe.as_deref(), out) {
-            Ok(files) => println!(
+            Ok(files) => outln!(
                 "reproducible: a second build in a scratch directory gave {files} identical files"
             ),
             Err(e) => {
@@ -184,6 +235,7 @@ fn build(opts: &BuildOptions, out: &std::path::Path, verify_reproducible: bool) 
 }
 
 fn main() -> ExitCode {
+    quiet_broken_pipe_panics();
     let cli = Cli::parse();
     let code = match cli.command {
         Command::Build {
@@ -242,10 +294,10 @@ fn main() -> ExitCode {
 fn keygen(out: &std::path::Path, force: bool) -> i32 {
     match azl_sign::generate_key_files(out, force) {
         Ok(g) => {
-            println!("private key: {}", g.private_path.display());
-            println!("public key:  {}", g.public_path.display());
-            println!("public key (hex): {}", Hex(&g.public_key));
-            println!("key id: {}", Hex(&g.key_id));
+            outln!("private key: {}", g.private_path.display());
+            outln!("public key:  {}", g.public_path.display());
+            outln!("public key (hex): {}", Hex(&g.public_key));
+            outln!("key id: {}", Hex(&g.key_id));
             0
         }
         Err(e) => {
@@ -266,14 +318,14 @@ fn inspect(path: PathBuf, key: Option<PathBuf>, json: bool) -> i32 {
     };
     if json {
         match serde_json::to_string_pretty(&report) {
-            Ok(s) => println!("{s}"),
+            Ok(s) => outln!("{s}"),
             Err(e) => {
                 eprintln!("imagegen: error: encoding the report as JSON: {e}");
                 return EXIT_ERROR.into();
             }
         }
     } else {
-        print!("{report}");
+        out(format_args!("{report}"));
     }
     report.exit_code().into()
 }

@@ -247,3 +247,74 @@ fn inspect_exit_status_and_json() {
         "{err}"
     );
 }
+
+/// Run imagegen with its stdout a real pipe whose read end is closed before
+/// the program writes anything (as `… | head -0` would): the status and
+/// stderr.
+fn with_closed_stdout(args: &[&std::ffi::OsStr]) -> (std::process::ExitStatus, String) {
+    use std::io::Read;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_imagegen"))
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    (child.wait().unwrap(), err)
+}
+
+#[test]
+fn closed_stdout_ends_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let keyfile = dir.path().join("k");
+    assert!(keygen(&keyfile).status.success());
+    let key = SigningKey::load(&keyfile).unwrap();
+    let (out, _) = disk_image(dir.path(), &key);
+    let pubkey = dir.path().join("k.pub");
+    let k2 = dir.path().join("k2");
+    let runs: [Vec<&std::ffi::OsStr>; 4] = [
+        vec!["inspect".as_ref(), out.as_os_str()],
+        vec![
+            "inspect".as_ref(),
+            "--json".as_ref(),
+            out.as_os_str(),
+            "--key".as_ref(),
+            pubkey.as_os_str(),
+        ],
+        vec!["keygen".as_ref(), "-o".as_ref(), k2.as_os_str()],
+        vec!["--help".as_ref()],
+    ];
+    for args in runs {
+        let (status, err) = with_closed_stdout(&args);
+        // clap prints --help itself and exits 0 or 141-style on EPIPE;
+        // ours: 141 (128 + SIGPIPE), nothing on stderr.
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert!(err.is_empty(), "{args:?}: {err}");
+        if args.first() != Some(&std::ffi::OsStr::new("--help")) {
+            assert_eq!(status.code(), Some(141), "{args:?}: {err}");
+        }
+    }
+
+    // And through a real `head -1`: one line, then a quiet end.
+    let sh = format!(
+        "{} inspect {} | head -1; echo \"status ${{PIPESTATUS[0]}}\"",
+        env!("CARGO_BIN_EXE_imagegen"),
+        out.display()
+    );
+    let o = Command::new("bash").arg("-c").arg(&sh).output().unwrap();
+    let (stdout, stderr) = text(&o);
+    assert!(stderr.is_empty(), "{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    assert!(
+        lines[1] == "status 141" || lines[1] == "status 0",
+        "{stdout}"
+    );
+}

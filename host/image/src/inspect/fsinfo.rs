@@ -3,6 +3,11 @@
 //! sector and first FAT, the ext4 superblock; anything unexpected gives
 //! `None` and the report leaves the numbers out), and the digest of a file
 //! on the FAT, through `lamfat` over a read-only window of the image.
+//!
+//! The metadata is hostile input: all arithmetic is checked (an overflow
+//! gives `None`), and what a filesystem claims is clamped to the partition
+//! it lies in — a superblock claiming more blocks than the partition has
+//! reports the partition's size, never more.
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
@@ -36,9 +41,25 @@ fn le32(b: &[u8], at: usize) -> Option<u64> {
     )))
 }
 
-/// FAT12/16/32 at `offset`: clusters in the data area, and those whose FAT
-/// entry is 0.
-pub fn fat_usage(f: &mut File, offset: u64) -> Option<Usage> {
+impl Usage {
+    /// `total` and `free` from `units` and `free_units` of `unit` bytes,
+    /// clamped to `limit` bytes (the partition size): a product past
+    /// `u64::MAX` saturates, so it is clamped like any other overclaim.
+    fn clamped(units: u64, free_units: u64, unit: u64, limit: u64) -> Option<Usage> {
+        let total = units.saturating_mul(unit).min(limit);
+        let free = free_units.saturating_mul(unit).min(total);
+        Some(Usage { total, free })
+    }
+
+    /// Bytes in use.
+    pub fn used(&self) -> u64 {
+        self.total.saturating_sub(self.free)
+    }
+}
+
+/// FAT12/16/32 at `offset` of a `part_size`-byte partition: clusters in the
+/// data area, and those whose FAT entry is 0.
+pub fn fat_usage(f: &mut File, offset: u64, part_size: u64) -> Option<Usage> {
     let bs = read_at(f, offset, 512)?;
     if bs.get(510..512)? != [0x55, 0xAA] {
         return None;
@@ -63,20 +84,23 @@ pub fn fat_usage(f: &mut File, offset: u64) -> Option<Usage> {
     {
         return None;
     }
-    let root_sectors = (root_entries * 32).div_ceil(bytes_per_sector);
-    let meta = reserved + fats * fat_sectors + root_sectors;
+    let root_sectors = root_entries.checked_mul(32)?.div_ceil(bytes_per_sector);
+    let meta = fats
+        .checked_mul(fat_sectors)?
+        .checked_add(reserved)?
+        .checked_add(root_sectors)?;
     let clusters = total_sectors.checked_sub(meta)? / sectors_per_cluster;
-    let fat_bytes = fat_sectors * bytes_per_sector;
+    let fat_bytes = fat_sectors.checked_mul(bytes_per_sector)?;
     if fat_bytes > MAX_FAT_BYTES {
         return None;
     }
     let fat = read_at(
         f,
-        offset + reserved * bytes_per_sector,
+        offset.checked_add(reserved.checked_mul(bytes_per_sector)?)?,
         usize::try_from(fat_bytes).ok()?,
     )?;
     let mut free = 0u64;
-    for c in 2..clusters + 2 {
+    for c in 2..clusters.checked_add(2)? {
         let entry = if clusters < 4085 {
             // FAT12: 12-bit entries packed in pairs.
             let at = usize::try_from(c + c / 2).ok()?;
@@ -95,16 +119,14 @@ pub fn fat_usage(f: &mut File, offset: u64) -> Option<Usage> {
             free += 1;
         }
     }
-    let cluster_bytes = sectors_per_cluster * bytes_per_sector;
-    Some(Usage {
-        total: clusters * cluster_bytes,
-        free: free * cluster_bytes,
-    })
+    let cluster_bytes = sectors_per_cluster.checked_mul(bytes_per_sector)?;
+    Usage::clamped(clusters, free, cluster_bytes, part_size)
 }
 
-/// ext2/3/4 at `offset`, from the superblock's block counts.
-pub fn ext4_usage(f: &mut File, offset: u64) -> Option<Usage> {
-    let sb = read_at(f, offset + 1024, 1024)?;
+/// ext2/3/4 at `offset` of a `part_size`-byte partition, from the
+/// superblock's block counts.
+pub fn ext4_usage(f: &mut File, offset: u64, part_size: u64) -> Option<Usage> {
+    let sb = read_at(f, offset.checked_add(1024)?, 1024)?;
     if le16(&sb, 0x38)? != 0xEF53 {
         return None;
     }
@@ -123,10 +145,7 @@ pub fn ext4_usage(f: &mut File, offset: u64) -> Option<Usage> {
     if free > blocks {
         return None;
     }
-    Some(Usage {
-        total: blocks * block,
-        free: free * block,
-    })
+    Usage::clamped(blocks, free, block, part_size)
 }
 
 /// `len` bytes of `file` from `start`, read-only (writes fail), for lamfat.
@@ -218,19 +237,21 @@ pub fn fat_file_digest(
 mod tests {
     use super::*;
     use std::io::Write;
+    use std::os::unix::fs::FileExt;
     use std::process::Command;
 
-    fn have(tool: &str) -> bool {
-        Command::new(tool).arg("-V").output().is_ok()
-            || Command::new(tool).arg("--help").output().is_ok()
+    /// Run a tool that `scripts/setup.sh` installs; a missing tool fails the test.
+    fn tool(name: &str, args: &[&std::ffi::OsStr]) -> std::process::Output {
+        let out = Command::new(name)
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("{name} (installed by scripts/setup.sh): {e}"));
+        assert!(out.status.success(), "{name}: {out:?}");
+        out
     }
 
     #[test]
     fn ext4_from_mkfs() {
-        if !have("mkfs.ext4") {
-            eprintln!("mkfs.ext4 not installed; skipping");
-            return;
-        }
         let dir = tempfile::tempdir().unwrap();
         let img = dir.path().join("e.img");
         let mut f = File::create(&img).unwrap();
@@ -239,51 +260,92 @@ mod tests {
         drop(f);
         let part = dir.path().join("p.img");
         File::create(&part).unwrap().set_len(8 << 20).unwrap();
-        let out = Command::new("mkfs.ext4")
-            .args(["-q", "-F", "-b", "4096"])
-            .arg(&part)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{out:?}");
+        tool(
+            "mkfs.ext4",
+            &[
+                "-q".as_ref(),
+                "-F".as_ref(),
+                "-b".as_ref(),
+                "4096".as_ref(),
+                part.as_os_str(),
+            ],
+        );
         let bytes = std::fs::read(&part).unwrap();
         let mut f = std::fs::OpenOptions::new().write(true).open(&img).unwrap();
         f.seek(SeekFrom::Start(4096)).unwrap();
         f.write_all(&bytes).unwrap();
         drop(f);
-        let u = ext4_usage(&mut File::open(&img).unwrap(), 4096).unwrap();
+        let u = ext4_usage(&mut File::open(&img).unwrap(), 4096, 8 << 20).unwrap();
         assert_eq!(u.total, 8 << 20);
         assert!(u.free > 0 && u.free < u.total, "{u:?}");
         // What dumpe2fs says.
-        if let Ok(out) = Command::new("dumpe2fs").arg("-h").arg(&part).output() {
-            let text = String::from_utf8_lossy(&out.stdout);
-            let field = |name: &str| -> u64 {
-                text.lines()
-                    .find_map(|l| l.strip_prefix(name))
-                    .map(|v| v.trim().parse().unwrap())
-                    .unwrap()
-            };
-            assert_eq!(u.free, field("Free blocks:") * field("Block size:"));
-        }
-        assert_eq!(ext4_usage(&mut File::open(&img).unwrap(), 0), None);
+        let out = tool("dumpe2fs", &["-h".as_ref(), part.as_os_str()]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        let field = |name: &str| -> u64 {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name))
+                .map(|v| v.trim().parse().unwrap())
+                .unwrap()
+        };
+        assert_eq!(u.free, field("Free blocks:") * field("Block size:"));
+        assert_eq!(ext4_usage(&mut File::open(&img).unwrap(), 0, 8 << 20), None);
+    }
+
+    /// A superblock claiming 2^64-ish blocks (64bit feature, high words
+    /// 0xFFFFFFFF) used to overflow `blocks * block` (a panic in debug,
+    /// "16320 PiB used" in release); now the claim is clamped to the
+    /// partition.
+    #[test]
+    fn ext4_claims_are_clamped_to_the_partition() {
+        let dir = tempfile::tempdir().unwrap();
+        let part = dir.path().join("p.img");
+        File::create(&part).unwrap().set_len(8 << 20).unwrap();
+        tool(
+            "mkfs.ext4",
+            &[
+                "-q".as_ref(),
+                "-F".as_ref(),
+                "-b".as_ref(),
+                "4096".as_ref(),
+                part.as_os_str(),
+            ],
+        );
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&part)
+            .unwrap();
+        let sb = 1024u64;
+        // s_feature_incompat |= 64bit; s_blocks_count_hi, s_free_blocks_hi.
+        let mut incompat = [0u8; 4];
+        f.read_exact_at(&mut incompat, sb + 0x60).unwrap();
+        let v = u32::from_le_bytes(incompat) | 0x80;
+        f.write_all_at(&v.to_le_bytes(), sb + 0x60).unwrap();
+        f.write_all_at(&u32::MAX.to_le_bytes(), sb + 0x150).unwrap();
+        f.write_all_at(&0u32.to_le_bytes(), sb + 0x158).unwrap();
+        drop(f);
+        let u = ext4_usage(&mut File::open(&part).unwrap(), 0, 8 << 20).unwrap();
+        assert_eq!(u.total, 8 << 20, "{u:?}");
+        assert!(u.free <= u.total && u.used() <= 8 << 20, "{u:?}");
+        // Free blocks beyond the (huge) count's low word: still clamped.
+        let f = std::fs::OpenOptions::new().write(true).open(&part).unwrap();
+        f.write_all_at(&u32::MAX.to_le_bytes(), sb + 0x158).unwrap();
+        drop(f);
+        let u = ext4_usage(&mut File::open(&part).unwrap(), 0, 1 << 20).unwrap();
+        assert_eq!((u.total, u.free, u.used()), (1 << 20, 1 << 20, 0));
     }
 
     #[test]
     fn fat_from_mkfs() {
-        if !have("mkfs.vfat") {
-            eprintln!("mkfs.vfat not installed; skipping");
-            return;
-        }
         for (size, fat) in [(4u64 << 20, "12"), (32 << 20, "16"), (64 << 20, "32")] {
             let dir = tempfile::tempdir().unwrap();
             let part = dir.path().join("p.img");
             File::create(&part).unwrap().set_len(size).unwrap();
-            let out = Command::new("mkfs.vfat")
-                .args(["-F", fat])
-                .arg(&part)
-                .output()
-                .unwrap();
-            assert!(out.status.success(), "{out:?}");
-            let u = fat_usage(&mut File::open(&part).unwrap(), 0).unwrap();
+            tool(
+                "mkfs.vfat",
+                &["-F".as_ref(), fat.as_ref(), part.as_os_str()],
+            );
+            let u = fat_usage(&mut File::open(&part).unwrap(), 0, size).unwrap();
             assert!(u.total > size / 2 && u.total <= size, "FAT{fat} {u:?}");
             // A fresh FAT32 has its root directory cluster allocated.
             assert!(
@@ -291,18 +353,20 @@ mod tests {
                 "FAT{fat} {u:?}"
             );
             // What fsck.fat says: "N files, USED/TOTAL clusters".
-            if let Ok(out) = Command::new("fsck.fat").arg("-n").arg(&part).output() {
-                let text = String::from_utf8_lossy(&out.stdout);
-                let words: Vec<&str> = text.split_whitespace().collect();
-                let at = words.iter().position(|w| *w == "clusters").unwrap();
-                let counts = words[at - 1]
-                    .split('/')
-                    .map(|n| n.parse::<u64>().unwrap())
-                    .collect::<Vec<_>>();
-                let cluster = u.total / counts[1];
-                assert_eq!(u.total, counts[1] * cluster, "FAT{fat}");
-                assert_eq!(u.total - u.free, counts[0] * cluster, "FAT{fat}: {text}");
-            }
+            let out = tool("fsck.fat", &["-n".as_ref(), part.as_os_str()]);
+            let text = String::from_utf8_lossy(&out.stdout);
+            let words: Vec<&str> = text.split_whitespace().collect();
+            let at = words.iter().position(|w| *w == "clusters").unwrap();
+            let counts = words[at - 1]
+                .split('/')
+                .map(|n| n.parse::<u64>().unwrap())
+                .collect::<Vec<_>>();
+            let cluster = u.total / counts[1];
+            assert_eq!(u.total, counts[1] * cluster, "FAT{fat}");
+            assert_eq!(u.total - u.free, counts[0] * cluster, "FAT{fat}: {text}");
+            // Claims are clamped to the partition they are read in.
+            let small = fat_usage(&mut File::open(&part).unwrap(), 0, 4096).unwrap();
+            assert_eq!(small.total, 4096, "FAT{fat}");
         }
     }
 }

@@ -2,13 +2,18 @@
 //! would, without booting it.
 //!
 //! Given a disk image (or an output directory holding `disk.img`) it reads
-//! the GPT through [`azl_disk::read_gpt`], then for every root slot:
-//! decodes the signed manifest in the slot's last [`MANIFEST_REGION`] bytes,
-//! checks its signature (see [`azl_sign`]), compares its partition table
-//! with the GPT, recomputes every recorded sha256 from the bytes on disk,
-//! checks the slot layout (squashfs, verity area, manifest region) and
-//! lists the root filesystem by top-level directory. An output directory
-//! without a disk image is described file by file.
+//! the GPT through [`azl_disk::read_table`] — the device's reader,
+//! [`azl_formats::gpt`] — and reports every entry, a damaged copy and
+//! duplicate names; then for every root slot it checks the signature of
+//! the manifest in the slot's last [`MANIFEST_REGION`] bytes
+//! ([`azl_formats::signature::verify`]) **before** acting on anything it
+//! says. Only a verified manifest (or, without `--key`, an unsigned or
+//! unverifiable one, shown as insecure) is checked further: its partition
+//! table against the GPT, and only when they agree every recorded sha256 is
+//! recomputed (the GPT's entries do not overlap and lie on the disk, so the
+//! work is bounded by the disk's size), the slot layout (squashfs, verity
+//! area, manifest region) and the root filesystem by top-level directory.
+//! An output directory without a disk image is described file by file.
 //!
 //! The result is a [`Report`]: [`fmt::Display`] renders the human report,
 //! serde the `--json` one. Anything that would make a device refuse the
@@ -18,10 +23,12 @@
 use crate::output;
 use azl_disk::{self as disk, guid_string, DiskError, GptInfo, GptPartition};
 use azl_formats::envelope::Enveloped;
+use azl_formats::gpt::GptError;
 use azl_formats::manifest::{
     Hex, Manifest, PartitionKind, RegionError, SignedManifest, MANIFEST_REGION,
 };
 use azl_formats::sha256;
+use azl_formats::signature::{self as fsig, VerifyError};
 use azl_formats::{BootConfig, ServiceTable};
 use azl_sign::{self as sign, KeyError};
 use serde::Serialize;
@@ -98,6 +105,10 @@ pub struct DiskReport {
     pub size: u64,
     pub sector_size: u64,
     pub disk_guid: String,
+    /// The GPT copy read (`primary`, or `backup` when the primary fails a
+    /// check, as the device does).
+    pub gpt_copy: &'static str,
+    /// Every used GPT entry, in entry order (duplicates included).
     pub partitions: Vec<PartitionReport>,
 }
 
@@ -112,6 +123,11 @@ pub struct PartitionReport {
     pub part_guid: String,
     pub offset: u64,
     pub size: u64,
+    /// First and last (inclusive) sector.
+    pub first_lba: u64,
+    pub last_lba: u64,
+    /// GPT attribute bits.
+    pub attributes: u64,
     /// Bytes in use and free, where the content tells (root slot layout,
     /// FAT, ext4).
     pub used: Option<u64>,
@@ -122,6 +138,8 @@ pub struct PartitionReport {
 #[derive(Debug, Clone, Serialize)]
 pub struct SlotReport {
     pub partition: String,
+    /// Its GPT entry number.
+    pub number: u32,
     /// Absolute disk offset of the manifest region.
     pub region_offset: u64,
     /// `manifest`, `empty` (region never written) or `invalid`.
@@ -131,6 +149,9 @@ pub struct SlotReport {
     pub layout: Option<SlotLayout>,
     pub squashfs: Option<SquashfsReport>,
     pub checks: Vec<Check>,
+    /// Why the manifest's content was not checked (its signature did not
+    /// verify): nothing it says was acted on.
+    pub not_checked: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -179,6 +200,8 @@ pub struct Check {
 pub struct ManifestView {
     /// The root partition this manifest was read from.
     pub slot: String,
+    /// Its GPT entry number.
+    pub slot_number: u32,
     pub signature: Signature,
     pub board: String,
     pub image_name: String,
@@ -322,9 +345,16 @@ pub fn inspect(opts: &InspectOptions) -> Result<Report, InspectError> {
         path: path.clone(),
         source,
     })?;
+    if !meta.is_dir() {
+        // A FIFO or device would hang or never end: refused here, with the
+        // file type (open non-blocking + fstat).
+        disk::open_image(path)?;
+    }
     let (dir, disk_path) = if meta.is_dir() {
         let d = path.join(DISK_IMAGE);
-        (path.clone(), d.is_file().then_some(d))
+        // Any file of that name (a FIFO too: refused when opened, not
+        // silently skipped).
+        (path.clone(), d.symlink_metadata().is_ok().then_some(d))
     } else {
         let parent = match path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -447,7 +477,7 @@ impl Keys {
             };
         };
         let key_file = Some(file.display().to_string());
-        match sign::verify(sm, key) {
+        match fsig::verify(sm, key) {
             Ok(_) => Signature {
                 status: SigStatus::Verified,
                 key_id,
@@ -455,7 +485,7 @@ impl Keys {
                 reason: None,
             },
             // Verified but does not decode: reported as a slot error.
-            Err(sign::VerifyError::Decode(_)) => Signature {
+            Err(VerifyError::Decode(_)) => Signature {
                 status: SigStatus::Verified,
                 key_id,
                 key_file,
@@ -470,6 +500,9 @@ impl Keys {
         }
     }
 }
+
+/// Largest output-directory file read (a kernel Image is tens of MiB).
+const MAX_OUTPUT_FILE: u64 = 512 << 20;
 
 /// Describe kernel, initramfs, cmdline, boot.cfg, services.tbl of an
 /// output directory (those that exist).
@@ -488,11 +521,15 @@ fn describe_dir(
         output::SERVICES,
     ] {
         let path = dir.join(name);
-        let bytes = match std::fs::read(&path) {
+        let bytes = match azl_fileread::read(&path, MAX_OUTPUT_FILE) {
             Ok(b) => b,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(azl_fileread::ReadError::Io { err, .. })
+                if err.kind() == io::ErrorKind::NotFound =>
+            {
+                continue
+            }
             Err(e) => {
-                problems.push(format!("{}: {e}", path.display()));
+                problems.push(e.to_string());
                 continue;
             }
         };
@@ -539,12 +576,7 @@ struct Image {
 
 impl Image {
     fn open(path: &Path) -> Result<Image, InspectError> {
-        let open_err = |source| InspectError::Open {
-            path: path.to_path_buf(),
-            source,
-        };
-        let file = File::open(path).map_err(open_err)?;
-        let size = file.metadata().map_err(open_err)?.len();
+        let (file, size) = disk::open_image(path)?;
         Ok(Image {
             file,
             path: path.to_path_buf(),
@@ -649,15 +681,31 @@ fn inspect_disk(
     dir_files: &[FileReport],
     problems: &mut Vec<String>,
 ) -> Result<(DiskReport, Vec<ManifestView>, Vec<SlotReport>), InspectError> {
-    let gpt = disk::read_gpt(path)?;
     let mut img = Image::open(path)?;
+    let table = disk::read_table(path, &img.file, img.size)?;
+    for p in &table.problems {
+        problems.push(format!("disk: GPT: {p}"));
+    }
+    let gpt = &table.info;
+    // Every name used twice (an attacker's second `root-a` pointing at an
+    // old slot): the device refuses to pick one, so does inspect.
+    for (i, e) in gpt.partitions.iter().enumerate() {
+        if let Some(first) = gpt.partitions.iter().take(i).find(|o| o.name == e.name) {
+            let err = GptError::DuplicateName {
+                name: e.name.clone(),
+                first: first.number,
+                second: e.number,
+            };
+            problems.push(format!("disk: {err}"));
+        }
+    }
 
-    // Root slots: by name, then their manifests.
+    // Root slots by GPT entry (not by name), then their manifests.
     let mut slots = Vec::new();
     let mut manifests = Vec::new();
     for gp in &gpt.partitions {
         if kind_of(gp) == Some(PartitionKind::Root) {
-            let (slot, manifest) = inspect_slot(&mut img, &gpt, gp, keys, dir_files);
+            let (slot, manifest) = inspect_slot(&mut img, gpt, gp, keys, dir_files);
             slots.push(slot);
             manifests.extend(manifest);
         }
@@ -685,21 +733,22 @@ fn inspect_disk(
         let (used, free) = match kind {
             Some(PartitionKind::Root) => slots
                 .iter()
-                .find(|s| s.partition == gp.name)
+                .find(|s| s.number == gp.number)
                 .and_then(|s| s.layout.as_ref())
                 .map(|l| {
                     let used = l.partition_size.saturating_sub(l.free);
                     (Some(used), Some(l.free))
                 })
                 .unwrap_or((None, None)),
-            Some(PartitionKind::Boot) => fsinfo::fat_usage(&mut img.file, gp.offset)
-                .map(|u| (Some(u.total - u.free), Some(u.free)))
+            Some(PartitionKind::Boot) => fsinfo::fat_usage(&mut img.file, gp.offset, gp.size)
+                .map(|u| (Some(u.used()), Some(u.free)))
                 .unwrap_or((None, None)),
-            Some(PartitionKind::Data) => fsinfo::ext4_usage(&mut img.file, gp.offset)
-                .map(|u| (Some(u.total - u.free), Some(u.free)))
+            Some(PartitionKind::Data) => fsinfo::ext4_usage(&mut img.file, gp.offset, gp.size)
+                .map(|u| (Some(u.used()), Some(u.free)))
                 .unwrap_or((None, None)),
             _ => (None, None),
         };
+        let entry = table.entries.iter().find(|e| e.number == gp.number);
         partitions.push(PartitionReport {
             number: gp.number,
             name: gp.name.clone(),
@@ -708,6 +757,9 @@ fn inspect_disk(
             part_guid: guid_string(&gp.part_guid),
             offset: gp.offset,
             size: gp.size,
+            first_lba: entry.map_or(0, |e| e.first_lba),
+            last_lba: entry.map_or(0, |e| e.last_lba),
+            attributes: entry.map_or(0, |e| e.attributes),
             used,
             free,
         });
@@ -719,7 +771,7 @@ fn inspect_disk(
                 problems.push(format!("{}: {e}", s.partition));
             }
         }
-        if let Some(m) = manifests.iter().find(|m| m.slot == s.partition) {
+        if let Some(m) = manifests.iter().find(|m| m.slot_number == s.number) {
             match m.signature.status {
                 SigStatus::Invalid => problems.push(format!(
                     "{}: INVALID signature: {}",
@@ -733,6 +785,12 @@ fn inspect_disk(
                 _ => {}
             }
         }
+        if let Some(why) = &s.not_checked {
+            problems.push(format!(
+                "{} (#{}): not checked: {why}",
+                s.partition, s.number
+            ));
+        }
         for c in s.checks.iter().filter(|c| !c.ok) {
             problems.push(format!("{}: {}: {}", s.partition, c.name, c.detail));
         }
@@ -743,6 +801,10 @@ fn inspect_disk(
         size: img.size,
         sector_size: gpt.sector_size,
         disk_guid: guid_string(&gpt.disk_guid),
+        gpt_copy: match gpt.copy {
+            azl_formats::gpt::Which::Primary => "primary",
+            azl_formats::gpt::Which::Backup => "backup",
+        },
         partitions,
     };
     Ok((disk, manifests, slots))
@@ -766,12 +828,14 @@ fn inspect_slot(
     let region_offset = gp.offset + gp.size.saturating_sub(MANIFEST_REGION);
     let mut slot = SlotReport {
         partition: gp.name.clone(),
+        number: gp.number,
         region_offset,
         state: SlotState::Invalid,
         error: None,
         layout: None,
         squashfs: None,
         checks: Vec::new(),
+        not_checked: None,
     };
     if gp.size < MANIFEST_REGION {
         slot.error = Some(format!(
@@ -815,7 +879,28 @@ fn inspect_slot(
         }
     };
     slot.state = SlotState::Manifest;
-    let view = view(&m, &gp.name, signature);
+    // Nothing the manifest says is acted on (no hashing, no squashfs, no
+    // files) unless its signature verified — or, without --key, it is
+    // unsigned or its key is unknown (reported as insecure).
+    let untrusted = match signature.status {
+        SigStatus::Verified => None,
+        SigStatus::Invalid => Some(format!(
+            "its signature is invalid ({})",
+            signature.reason.as_deref().unwrap_or("does not verify")
+        )),
+        SigStatus::Unsigned if keys.explicit => {
+            Some("it is unsigned and --key was given".to_string())
+        }
+        SigStatus::Unverified if keys.explicit => {
+            Some("its signature could not be verified".to_string())
+        }
+        SigStatus::Unsigned | SigStatus::Unverified => None,
+    };
+    let view = view(&m, gp, signature);
+    if let Some(why) = untrusted {
+        slot.not_checked = Some(format!("the manifest's content was not acted on: {why}"));
+        return (slot, Some(view));
+    }
 
     // Which slot it describes.
     let own = m.rootfs.partition.as_str() == gp.name;
@@ -833,7 +918,19 @@ fn inspect_slot(
         },
     ));
 
-    slot.checks.push(gpt_check(gpt, &m));
+    let table = gpt_check(gpt, &m);
+    let table_ok = table.ok;
+    slot.checks.push(table);
+    if !table_ok {
+        // Its offsets and sizes are not the disk's: hashing them would let
+        // a manifest make inspect read the disk many times over.
+        slot.checks.push(check(
+            "sha256",
+            false,
+            "not computed: the manifest's partition table differs from the GPT",
+        ));
+        return (slot, Some(view));
+    }
     slot.squashfs = read_squashfs(img, gp.offset);
     let (layout, layout_check) = layout_check(gp, &m, slot.squashfs.as_ref());
     slot.layout = Some(layout);
@@ -1123,10 +1220,11 @@ fn read_squashfs(img: &mut Image, offset: u64) -> Option<SquashfsReport> {
     Some(report)
 }
 
-fn view(m: &Manifest, slot: &str, signature: Signature) -> ManifestView {
+fn view(m: &Manifest, slot: &GptPartition, signature: Signature) -> ManifestView {
     let v = &m.rootfs.verity;
     ManifestView {
-        slot: slot.to_string(),
+        slot: slot.name.clone(),
+        slot_number: slot.number,
         signature,
         board: m.board.clone(),
         image_name: m.image_name.clone(),

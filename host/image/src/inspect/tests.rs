@@ -687,3 +687,244 @@ fn boot_files_against_the_manifest() {
         c.detail
     );
 }
+
+/// Run `inspect` in a thread; fail (rather than hang) after `secs`.
+fn run_within(secs: u64, path: &Path, key: Option<&Path>) -> Result<Report, InspectError> {
+    let opts = InspectOptions {
+        path: path.to_path_buf(),
+        key: key.map(Path::to_path_buf),
+    };
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(inspect(&opts));
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(secs))
+        .unwrap_or_else(|_| panic!("inspect {} took more than {secs} s", path.display()))
+}
+
+/// Regression: an unsigned 64 KiB manifest listing 600 partitions (each a
+/// different range, so no digest is reused) made `inspect --key` hash the
+/// disk 600 times over. Now nothing the manifest says is acted on before
+/// its signature verifies, and without --key nothing is hashed unless its
+/// partition table is the GPT's.
+#[test]
+fn unsigned_manifest_of_600_partitions_is_not_hashed() {
+    let key = test_key();
+    let fx = fixture(None, |m| {
+        let data = m.partitions[4].clone();
+        for i in 0..600u64 {
+            let mut p = data.clone();
+            p.name = azl_formats::name(&format!("p{i}")).unwrap();
+            p.offset = 0;
+            p.size = data.offset + data.size - 512 * i;
+            p.sha256 = Some([0xab; 32]);
+            m.partitions.push(p);
+        }
+    });
+    let p = write_pub(fx.dir.path(), "k.pub", &key);
+    let t = std::time::Instant::now();
+    let r = run_within(60, &fx.disk, Some(&p)).unwrap();
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(10),
+        "{:?}",
+        t.elapsed()
+    );
+    assert!(!r.ok());
+    assert_eq!(r.exit_code(), EXIT_FAILED);
+    let slot = &r.slots[0];
+    assert!(slot.checks.is_empty(), "{:?}", slot.checks);
+    assert!(
+        slot.not_checked
+            .as_deref()
+            .is_some_and(|w| w.contains("unsigned and --key was given")),
+        "{slot:?}"
+    );
+    assert_eq!(r.manifests[0].partitions.len(), 605);
+    assert!(
+        r.problems
+            .iter()
+            .any(|p| p.contains("root-a (#2): not checked")),
+        "{:?}",
+        r.problems
+    );
+    assert!(r.to_string().contains("NOT RUN: the manifest's content"));
+
+    // Without --key an unsigned manifest is inspected (insecure), but its
+    // table is not the GPT's, so nothing is hashed either.
+    let t = std::time::Instant::now();
+    let r = run_within(60, &fx.disk, None).unwrap();
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(10),
+        "{:?}",
+        t.elapsed()
+    );
+    assert!(!check(&r, "root-a", "partition table").ok);
+    let c = check(&r, "root-a", "sha256");
+    assert!(!c.ok && c.detail.contains("not computed"), "{c:?}");
+    assert!(
+        !r.slots[0]
+            .checks
+            .iter()
+            .any(|c| c.name.starts_with("sha256 ")),
+        "{:?}",
+        r.slots[0].checks
+    );
+}
+
+/// An invalid signature: the manifest is shown, but nothing it says is
+/// hashed or compared.
+#[test]
+fn invalid_signature_is_not_acted_on() {
+    let (key, other) = (test_key(), test_key());
+    let fx = fixture(Some(&other), |_| {});
+    let p = write_pub(fx.dir.path(), "k.pub", &key);
+    let r = run(&fx.disk, Some(&p));
+    assert_eq!(r.manifests[0].signature.status, SigStatus::Invalid);
+    assert!(r.slots[0].checks.is_empty(), "{:?}", r.slots[0].checks);
+    assert!(r.slots[0].squashfs.is_none());
+    assert!(r.slots[0]
+        .not_checked
+        .as_deref()
+        .is_some_and(|w| w.contains("key id mismatch")));
+    assert_eq!(r.exit_code(), EXIT_FAILED);
+}
+
+/// Rewrite GPT entry `number`'s name in both copies and re-seal the CRCs,
+/// as someone editing the table would.
+fn rename_entry(path: &Path, number: usize, name: &str) {
+    let mut b = std::fs::read(path).unwrap();
+    let last = b.len() / 512 - 1;
+    for header in [1usize, last] {
+        let h = header * 512;
+        let array = u64::from_le_bytes(b[h + 72..h + 80].try_into().unwrap()) as usize * 512;
+        let e = array + (number - 1) * 128;
+        b[e + 56..e + 128].fill(0);
+        for (i, u) in name.encode_utf16().enumerate() {
+            b[e + 56 + 2 * i..e + 58 + 2 * i].copy_from_slice(&u.to_le_bytes());
+        }
+        let crc = azl_formats::gpt::crc32(&b[array..array + 128 * 128]);
+        b[h + 88..h + 92].copy_from_slice(&crc.to_le_bytes());
+        b[h + 16..h + 20].fill(0);
+        let crc = azl_formats::gpt::crc32(&b[h..h + 92]);
+        b[h + 16..h + 20].copy_from_slice(&crc.to_le_bytes());
+    }
+    std::fs::write(path, b).unwrap();
+}
+
+/// A second `root-a` entry (an old slot renamed so it boots): reported as
+/// a problem and both entries listed, never resolved by a name lookup.
+#[test]
+fn duplicate_root_a_entry_is_a_problem() {
+    let key = test_key();
+    let fx = fixture(Some(&key), |_| {});
+    let p = write_pub(fx.dir.path(), PUBLIC_KEY, &key);
+    rename_entry(&fx.disk, 3, "root-a");
+    let r = run(&fx.disk, Some(&p));
+    assert!(!r.ok());
+    assert_eq!(r.exit_code(), EXIT_FAILED);
+    assert!(
+        r.problems
+            .contains(&"disk: GPT entries 2 and 3 are both named \"root-a\"".to_string()),
+        "{:?}",
+        r.problems
+    );
+    let d = r.disk.as_ref().unwrap();
+    let named: Vec<u32> = d
+        .partitions
+        .iter()
+        .filter(|p| p.name == "root-a")
+        .map(|p| p.number)
+        .collect();
+    assert_eq!(named, vec![2, 3]);
+    // Each slot is its own entry: #2 holds the manifest, #3 is empty.
+    let slots: Vec<(u32, SlotState)> = r.slots.iter().map(|s| (s.number, s.state)).collect();
+    assert_eq!(slots, vec![(2, SlotState::Manifest), (3, SlotState::Empty)]);
+    // And the signed table no longer matches the GPT (entry 3's name).
+    let c = check(&r, "root-a", "partition table");
+    assert!(
+        !c.ok && c.detail.contains("#3 name root-b vs GPT root-a"),
+        "{c:?}"
+    );
+    let j = json(&r);
+    assert_eq!(j["disk"]["partitions"][2]["name"], "root-a");
+    assert_eq!(j["disk"]["partitions"][2]["number"], 3);
+    assert_eq!(j["slots"][1]["number"], 3);
+    let text = r.to_string();
+    assert!(text.contains("slot root-a (GPT entry #3"), "{text}");
+}
+
+/// GPT and signed manifest disagreeing on an offset: a problem, and the
+/// digests are not computed over ranges the GPT does not have.
+#[test]
+fn gpt_offset_mismatch_is_a_problem_and_nothing_is_hashed() {
+    let key = test_key();
+    let fx = fixture(Some(&key), |m| m.partitions[0].offset += MIB);
+    let p = write_pub(fx.dir.path(), PUBLIC_KEY, &key);
+    let r = run(&fx.disk, Some(&p));
+    assert_eq!(r.exit_code(), EXIT_FAILED);
+    let c = check(&r, "root-a", "partition table");
+    assert!(!c.ok && c.detail.contains("#1 offset"), "{c:?}");
+    assert!(!check(&r, "root-a", "sha256").ok);
+    assert!(
+        r.problems.iter().any(|p| p.contains("#1 offset")),
+        "{:?}",
+        r.problems
+    );
+}
+
+/// A damaged primary GPT: read from the backup as the device would, and
+/// reported.
+#[test]
+fn damaged_primary_gpt_is_read_from_the_backup() {
+    let key = test_key();
+    let fx = fixture(Some(&key), |_| {});
+    let p = write_pub(fx.dir.path(), PUBLIC_KEY, &key);
+    flip(&fx.disk, 512 + 8);
+    let r = run(&fx.disk, Some(&p));
+    assert_eq!(r.disk.as_ref().unwrap().gpt_copy, "backup");
+    assert_eq!(r.manifests[0].signature.status, SigStatus::Verified);
+    assert!(
+        r.problems[0].starts_with("disk: GPT: primary GPT: GPT header at LBA 1: CRC"),
+        "{:?}",
+        r.problems
+    );
+    assert_eq!(r.problems.len(), 1, "{:?}", r.problems);
+    assert_eq!(r.exit_code(), EXIT_FAILED);
+}
+
+/// A FIFO given as the disk image (directly or as OUT/disk.img) or as an
+/// output file is refused at once, not waited on.
+#[test]
+fn fifos_are_refused_not_waited_on() {
+    let fx = fixture(None, |_| {});
+    let mkfifo = |p: &Path| {
+        let st = std::process::Command::new("mkfifo")
+            .arg(p)
+            .status()
+            .unwrap();
+        assert!(st.success());
+    };
+    let fifo = fx.dir.path().join("fifo.img");
+    mkfifo(&fifo);
+    let e = run_within(10, &fifo, None).unwrap_err();
+    assert!(
+        e.to_string().contains("is a FIFO, not a regular file"),
+        "{e}"
+    );
+    std::fs::remove_file(&fx.disk).unwrap();
+    mkfifo(&fx.disk);
+    let e = run_within(10, fx.dir.path(), None).unwrap_err();
+    assert!(e.to_string().contains("disk.img: is a FIFO"), "{e}");
+    std::fs::remove_file(&fx.disk).unwrap();
+    let kernel = fx.dir.path().join(output::KERNEL);
+    std::fs::remove_file(&kernel).unwrap();
+    mkfifo(&kernel);
+    let r = run_within(10, fx.dir.path(), None).unwrap();
+    assert!(
+        r.problems
+            .iter()
+            .any(|p| p.contains("is a FIFO, not a regular file")),
+        "{:?}",
+        r.problems
+    );
+}

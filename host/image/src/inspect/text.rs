@@ -11,7 +11,7 @@ pub(super) fn render(r: &Report, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         disk(d, f)?;
         for s in &r.slots {
             writeln!(f)?;
-            let m = r.manifests.iter().find(|m| m.slot == s.partition);
+            let m = r.manifests.iter().find(|m| m.slot_number == s.number);
             slot(s, m, f)?;
         }
         writeln!(f)?;
@@ -92,8 +92,9 @@ fn disk(d: &DiskReport, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         &format!("{}, {}-byte sectors", bytes(d.size), d.sector_size),
     )?;
     kv(f, "disk GUID", &d.disk_guid)?;
+    kv(f, "GPT", &format!("{} copy", d.gpt_copy))?;
     writeln!(f)?;
-    writeln!(f, "partitions")?;
+    writeln!(f, "partitions (GPT entries)")?;
     let opt = |v: Option<u64>| v.map_or_else(|| "-".to_string(), human);
     let name_w = d
         .partitions
@@ -104,20 +105,21 @@ fn disk(d: &DiskReport, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         .max(4);
     writeln!(
         f,
-        "  {:>2}  {:<name_w$}  {:<9}  {:>10}  {:>10}  {:>10}  {:>10}",
-        "#", "name", "kind", "offset", "size", "used", "free"
+        "  {:>2}  {:<name_w$}  {:<9}  {:>10}  {:>10}  {:>10}  {:>10}  {:>21}",
+        "#", "name", "kind", "offset", "size", "used", "free", "sectors"
     )?;
     for p in &d.partitions {
         writeln!(
             f,
-            "  {:>2}  {:<name_w$}  {:<9}  {:>10}  {:>10}  {:>10}  {:>10}",
+            "  {:>2}  {:<name_w$}  {:<9}  {:>10}  {:>10}  {:>10}  {:>10}  {:>21}",
             p.number,
             p.name,
             p.kind.unwrap_or("?"),
             human(p.offset),
             human(p.size),
             opt(p.used),
-            opt(p.free)
+            opt(p.free),
+            format!("{}..={}", p.first_lba, p.last_lba)
         )?;
     }
     writeln!(
@@ -156,8 +158,8 @@ fn signature(s: &Signature) -> String {
 fn slot(s: &SlotReport, m: Option<&ManifestView>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     writeln!(
         f,
-        "slot {} (manifest region at byte {})",
-        s.partition, s.region_offset
+        "slot {} (GPT entry #{}, manifest region at byte {})",
+        s.partition, s.number, s.region_offset
     )?;
     match s.state {
         SlotState::Empty => kv(f, "manifest", "none (region is empty)")?,
@@ -170,6 +172,9 @@ fn slot(s: &SlotReport, m: Option<&ManifestView>, f: &mut fmt::Formatter<'_>) ->
     }
     if let Some(m) = m {
         kv(f, "signature", &signature(&m.signature))?;
+        if let Some(why) = &s.not_checked {
+            kv(f, "checks", &format!("NOT RUN: {why}"))?;
+        }
         kv(f, "board", &m.board)?;
         kv(f, "image", &format!("{} {}", m.image_name, m.image_version))?;
         kv(
