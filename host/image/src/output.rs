@@ -2,7 +2,17 @@
 //! reads back: each file is written to a temporary name and renamed into
 //! place, so an interrupted build never leaves a half-written file behind
 //! under its real name.
+//!
+//! The output directory may hold files someone else planted. Temporary
+//! files are therefore created exclusively (`O_EXCL` under an unpredictable
+//! name, via `tempfile`), never by opening a path that could already be a
+//! symlink, and the final name is only ever replaced by `rename`, which
+//! swaps out a symlink found there instead of writing through it.
+use std::fs::File;
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use tempfile::NamedTempFile;
 
 pub const KERNEL: &str = "kernel";
 pub const INITRAMFS: &str = "initramfs.cpio.gz";
@@ -18,6 +28,9 @@ pub const MANIFEST: &str = "manifest.bin";
 pub const TPM_STATE: &str = "tpm";
 /// The raw Ed25519 public key the image trusts (signed builds only).
 pub const PUBLIC_KEY: &str = "manifest.pub";
+
+/// Mode of every file the build writes (before the umask), as `fs::write` had.
+const FILE_MODE: u32 = 0o644;
 
 #[derive(Debug, thiserror::Error)]
 pub enum OutputError {
@@ -51,17 +64,46 @@ pub struct Output<'a> {
     pub services_tbl: &'a [u8],
 }
 
-fn tmp_name(dir: &Path, name: &str) -> PathBuf {
-    dir.join(format!(".{name}.tmp.{}", std::process::id()))
+/// A new, exclusively created temporary file in `dir` for `name`.
+fn temp_for(dir: &Path, name: &str) -> std::io::Result<NamedTempFile> {
+    tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".tmp")
+        .permissions(std::fs::Permissions::from_mode(FILE_MODE))
+        .tempfile_in(dir)
+}
+
+/// Sync `tmp` and rename it over `dst` (replacing whatever is there,
+/// a symlink included, without following it). On error the temporary
+/// file is removed when `tmp` is dropped.
+fn commit(tmp: NamedTempFile, dst: &Path) -> std::io::Result<()> {
+    tmp.as_file().sync_all()?;
+    tmp.persist(dst).map(drop).map_err(|e| e.error)
 }
 
 pub fn put(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), OutputError> {
-    let tmp = tmp_name(dir, name);
     let dst = dir.join(name);
-    let res = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, &dst));
-    res.map_err(|source| {
-        let _ = std::fs::remove_file(&tmp);
-        OutputError::Write { path: dst, source }
+    temp_for(dir, name)
+        .and_then(|mut tmp| {
+            tmp.write_all(bytes)?;
+            commit(tmp, &dst)
+        })
+        .map_err(|source| OutputError::Write { path: dst, source })
+}
+
+/// Copy the file at `from` (followed if a link: it is an input the user
+/// named, not something in the output directory) to `dir/name`.
+fn put_copy(dir: &Path, name: &str, from: &Path) -> Result<(), OutputError> {
+    let dst = dir.join(name);
+    let res = File::open(from).and_then(|mut src| {
+        let mut tmp = temp_for(dir, name)?;
+        std::io::copy(&mut src, tmp.as_file_mut())?;
+        commit(tmp, &dst)
+    });
+    res.map_err(|source| OutputError::Copy {
+        from: from.into(),
+        to: dst,
+        source,
     })
 }
 
@@ -71,18 +113,7 @@ pub fn write(dir: &Path, o: &Output) -> Result<(), OutputError> {
         path: dir.into(),
         source,
     })?;
-    let tmp = tmp_name(dir, KERNEL);
-    let dst = dir.join(KERNEL);
-    std::fs::copy(o.kernel, &tmp)
-        .and_then(|_| std::fs::rename(&tmp, &dst))
-        .map_err(|source| {
-            let _ = std::fs::remove_file(&tmp);
-            OutputError::Copy {
-                from: o.kernel.into(),
-                to: dst,
-                source,
-            }
-        })?;
+    put_copy(dir, KERNEL, o.kernel)?;
     put(dir, INITRAMFS, o.initramfs)?;
     put(dir, CMDLINE, format!("{}\n", o.cmdline).as_bytes())?;
     put(dir, BOARD, o.board_toml.as_bytes())?;
@@ -91,7 +122,8 @@ pub fn write(dir: &Path, o: &Output) -> Result<(), OutputError> {
     Ok(())
 }
 
-/// Remove a file a previous build left that this build does not produce.
+/// Remove a file a previous build left that this build does not produce
+/// (a symlink there is removed itself; its target is left alone).
 pub fn remove(dir: &Path, name: &str) -> Result<(), OutputError> {
     let path = dir.join(name);
     match std::fs::remove_file(&path) {
@@ -99,5 +131,110 @@ pub fn remove(dir: &Path, name: &str) -> Result<(), OutputError> {
             Err(OutputError::Write { path, source: e })
         }
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    const ALL: [&str; 6] = [KERNEL, INITRAMFS, CMDLINE, BOARD, BOOT_CFG, SERVICES];
+
+    /// The name the build used for temporary files before they were created
+    /// exclusively: `OUT/.NAME.tmp.PID`, predictable by anyone who can
+    /// guess the pid.
+    fn old_tmp_name(dir: &Path, name: &str) -> PathBuf {
+        dir.join(format!(".{name}.tmp.{}", std::process::id()))
+    }
+
+    fn output<'a>(kernel: &'a Path) -> Output<'a> {
+        Output {
+            kernel,
+            initramfs: b"initramfs",
+            cmdline: "console=ttyAMA0",
+            board_toml: "[board]\n",
+            boot_cfg: b"bootcfg",
+            services_tbl: b"services",
+        }
+    }
+
+    #[test]
+    fn planted_symlinks_are_never_written_through() {
+        let t = tempfile::tempdir().unwrap();
+        let outside = t.path().join("outside");
+        std::fs::create_dir(&outside).unwrap();
+        let out = t.path().join("out");
+        std::fs::create_dir(&out).unwrap();
+        let kernel = t.path().join("Image");
+        std::fs::write(&kernel, b"kernel bytes").unwrap();
+
+        // A victim for each temporary name and each final name.
+        let mut victims = Vec::new();
+        for name in ALL.iter().chain([MANIFEST, PUBLIC_KEY].iter()) {
+            for (link, tag) in [(old_tmp_name(&out, name), "tmp"), (out.join(name), "final")] {
+                let victim = outside.join(format!("{name}.{tag}"));
+                std::fs::write(&victim, b"precious").unwrap();
+                symlink(&victim, &link).unwrap();
+                victims.push(victim);
+            }
+        }
+        write(&out, &output(&kernel)).unwrap();
+        put(&out, MANIFEST, b"manifest").unwrap();
+        remove(&out, PUBLIC_KEY).unwrap();
+
+        for v in &victims {
+            assert_eq!(
+                std::fs::read(v).unwrap(),
+                b"precious",
+                "{} was overwritten",
+                v.display()
+            );
+        }
+        for name in ALL.iter().chain([MANIFEST].iter()) {
+            let m = std::fs::symlink_metadata(out.join(name)).unwrap();
+            assert!(m.file_type().is_file(), "{name} is not a regular file");
+        }
+        assert_eq!(std::fs::read(out.join(KERNEL)).unwrap(), b"kernel bytes");
+        assert_eq!(
+            std::fs::read(out.join(CMDLINE)).unwrap(),
+            b"console=ttyAMA0\n"
+        );
+        assert_eq!(std::fs::read(out.join(MANIFEST)).unwrap(), b"manifest");
+        assert!(std::fs::symlink_metadata(out.join(PUBLIC_KEY)).is_err());
+        // No temporary file is left behind (the planted links stay).
+        for e in std::fs::read_dir(&out).unwrap() {
+            let e = e.unwrap();
+            let n = e.file_name().into_string().unwrap();
+            if n.starts_with('.') {
+                assert!(e.file_type().unwrap().is_symlink(), "left behind: {n}");
+            }
+        }
+    }
+
+    #[test]
+    fn files_are_written_with_mode_0644_at_most() {
+        let t = tempfile::tempdir().unwrap();
+        let kernel = t.path().join("Image");
+        std::fs::write(&kernel, b"k").unwrap();
+        let out = t.path().join("new/out");
+        write(&out, &output(&kernel)).unwrap();
+        for name in ALL {
+            let mode = std::fs::metadata(out.join(name))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & !0o644 & 0o7777, 0, "{name}: {mode:o}");
+            assert_ne!(mode & 0o600, 0, "{name}: {mode:o}");
+        }
+    }
+
+    #[test]
+    fn a_failed_copy_names_the_source_and_leaves_nothing() {
+        let t = tempfile::tempdir().unwrap();
+        let e = write(t.path(), &output(&t.path().join("missing"))).unwrap_err();
+        assert!(matches!(e, OutputError::Copy { .. }), "{e}");
+        assert!(e.to_string().contains("missing"), "{e}");
+        assert_eq!(std::fs::read_dir(t.path()).unwrap().count(), 0);
     }
 }
