@@ -421,4 +421,51 @@ mod ak_contract {
         );
         assert_eq!(ak_template().object_attributes.bits(), ak::AK_ATTRIBUTES);
     }
+
+    /// The device's response parsers on the real swtpm bytes the host
+    /// verifier is tested with (`host/attest/testdata/swtpm`): the two
+    /// sides parse TPM structures with independent code, on the same input.
+    const AK_PUB: &[u8] = include_bytes!("../../../../host/attest/testdata/swtpm/ak.pub");
+    const QUOTE: &[u8] = include_bytes!("../../../../host/attest/testdata/swtpm/quote.bin");
+    const SIG: &[u8] = include_bytes!("../../../../host/attest/testdata/swtpm/sig.bin");
+
+    /// A TPM_ST_SESSIONS response: header, handles, parameter size, params,
+    /// one empty password session.
+    fn response(handles: &[u8], params: &[u8]) -> Vec<u8> {
+        let session = [0u8, 0, 0, 0, 0];
+        let len = 10 + handles.len() + 4 + params.len() + session.len();
+        let mut r = vec![0x80, 0x02];
+        r.extend_from_slice(&(len as u32).to_be_bytes());
+        r.extend_from_slice(&0u32.to_be_bytes());
+        r.extend_from_slice(handles);
+        r.extend_from_slice(&(params.len() as u32).to_be_bytes());
+        r.extend_from_slice(params);
+        r.extend_from_slice(&session);
+        r
+    }
+
+    #[test]
+    fn device_parsers_read_the_hosts_swtpm_bytes() {
+        // CreatePrimary: handle, TPM2B_PUBLIC, then creation data etc.
+        // (the parser takes the public area and ignores the rest).
+        let mut params = AK_PUB.to_vec();
+        params.extend_from_slice(&[0, 0]);
+        let resp = response(&0x8000_0000u32.to_be_bytes(), &params);
+        let (handle, public) = parse_create_primary(&resp).unwrap();
+        assert_eq!((handle, public), (0x8000_0000, AK_PUB));
+        // The template part of the swtpm AK is exactly what init asks for.
+        let mut buf = [0u8; 256];
+        let mut w = TpmWriter::new(&mut buf);
+        tpm2_protocol::TpmMarshal::marshal(&ak_template(), &mut w).unwrap();
+        let template = w.as_bytes().to_vec();
+        // TPM2B size, then everything up to the unique point's coordinates.
+        let fixed = template.len() - 4; // empty x and y sizes
+        assert_eq!(&AK_PUB[2..2 + fixed], &template[..fixed]);
+
+        let mut q = QUOTE.to_vec();
+        q.extend_from_slice(SIG);
+        let resp = response(&[], &q);
+        let (attest, sig) = parse_quote(&resp).unwrap();
+        assert_eq!((attest, sig), (QUOTE, SIG));
+    }
 }
