@@ -26,7 +26,9 @@ fuzz_target!(|data: &[u8]| {
     let sectors = len / SECTOR;
     for lba in [1, sectors.saturating_sub(1)] {
         let at = usize::try_from(lba.saturating_mul(SECTOR)).unwrap_or(usize::MAX);
-        let Some(sector) = data.get(at..) else { continue };
+        let Some(sector) = data.get(at..) else {
+            continue;
+        };
         if let Ok(h) = Header::parse(sector, lba, sectors) {
             let off = usize::try_from(h.array_offset()).unwrap_or(usize::MAX);
             if let Some(array) = data.get(off..) {
