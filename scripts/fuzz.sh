@@ -30,6 +30,21 @@ seeds() {
         from=$(ls -d out/*/ 2>/dev/null | head -n1 || true)
     fi
     (cd $FUZZ && cargo run -q --release --bin gen-seeds -- corpus ${from:+--from "../$from"})
+    # Real swtpm output for the host verifier's target.
+    mkdir -p "$CORPUS/host_attest"
+    cp host/attest/testdata/swtpm/*.bin host/attest/testdata/swtpm/ak.pub "$CORPUS/host_attest/"
+    # Small disks with real GPTs (sgdisk), one of them with a damaged primary.
+    mkdir -p "$CORPUS/gpt"
+    local d
+    for n in 1 3; do
+        d="$CORPUS/gpt/sgdisk-$n"
+        [ -s "$d" ] && continue
+        truncate -s 48K "$d"
+        sgdisk -q -o -a 1 "$d" >/dev/null
+        for i in $(seq 1 "$n"); do sgdisk -q -a 1 -n "$i:0:+4" -c "$i:root-$i" "$d" >/dev/null; done
+    done
+    cp "$CORPUS/gpt/sgdisk-3" "$CORPUS/gpt/sgdisk-3-bad-primary"
+    printf '\x00' | dd of="$CORPUS/gpt/sgdisk-3-bad-primary" bs=1 seek=520 conv=notrunc status=none
 }
 
 run() { # TARGET SECONDS
