@@ -40,8 +40,8 @@ seeds() {
         d="$CORPUS/gpt/sgdisk-$n"
         [ -s "$d" ] && continue
         truncate -s 48K "$d"
-        sgdisk -q -o -a 1 "$d" >/dev/null
-        for i in $(seq 1 "$n"); do sgdisk -q -a 1 -n "$i:0:+4" -c "$i:root-$i" "$d" >/dev/null; done
+        sgdisk -o -a 1 "$d" >/dev/null
+        for i in $(seq 1 "$n"); do sgdisk -a 1 -n "$i:0:+4" -c "$i:root-$i" "$d" >/dev/null; done
     done
     cp "$CORPUS/gpt/sgdisk-3" "$CORPUS/gpt/sgdisk-3-bad-primary"
     printf '\x00' | dd of="$CORPUS/gpt/sgdisk-3-bad-primary" bs=1 seek=520 conv=notrunc status=none
