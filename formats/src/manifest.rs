@@ -29,6 +29,11 @@ pub struct Manifest {
     pub board: String,
     pub image_name: String,
     pub image_version: String,
+    /// Anti-rollback security version: a device never boots or installs an
+    /// image whose security version is below its floor, and committing an
+    /// update raises the floor to the new image's version. Raise it when a
+    /// release fixes a vulnerability the old one must not come back with.
+    pub security_version: u32,
     /// SOURCE_DATE_EPOCH of the build (0 if unset).
     pub build_epoch: u64,
     /// GPT disk GUID (mixed-endian as stored on disk).
@@ -175,7 +180,8 @@ impl core::fmt::Display for Hex<'_> {
 
 impl Enveloped for Manifest {
     const MAGIC: [u8; 4] = *b"AZMN";
-    const VERSION: u16 = 1;
+    /// 2: `security_version` added.
+    const VERSION: u16 = 2;
 }
 
 impl Manifest {
@@ -288,6 +294,7 @@ pub fn example() -> Manifest {
         board: "qemu-virt".into(),
         image_name: "demo".into(),
         image_version: "1.0.0".into(),
+        security_version: 1,
         build_epoch: 0,
         disk_guid: [1; 16],
         partitions: alloc::vec![Partition {
