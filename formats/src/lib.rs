@@ -11,6 +11,7 @@ extern crate alloc;
 
 pub mod attest;
 pub mod boot;
+pub mod booted;
 pub mod bootstate;
 pub mod bundle;
 pub mod envelope;
@@ -21,7 +22,7 @@ pub mod measure;
 pub mod services;
 pub mod verity;
 
-pub use boot::{BootConfig, RootSpec, Watchdog};
+pub use boot::{BootConfig, BootControl, RootSpec, Watchdog};
 pub use envelope::FormatError;
 pub use services::{CrashLoop, CrashLoopAction, Readiness, RestartPolicy, Service, ServiceTable};
 
@@ -50,6 +51,13 @@ pub mod paths {
     pub const MODULES_DIR: &str = "/lib/modules";
     /// The control socket of the running init.
     pub const CONTROL_SOCKET: &str = "/run/initctl.sock";
+    /// The manifest signing public key in the initramfs (32 raw bytes).
+    pub const MANIFEST_PUB: &str = "/etc/azl-edge/manifest.pub";
+    /// Stage 1's copy of [`MANIFEST_PUB`] for stage 2 (the initramfs is
+    /// gone after switch_root); `update install` verifies bundles with it.
+    pub const RUN_MANIFEST_PUB: &str = "/run/azl-edge/manifest.pub";
+    /// What stage 1 booted ([`crate::booted::Booted`]).
+    pub const BOOTED: &str = "/run/azl-edge/booted.bin";
 }
 
 /// Is `s` a valid [`Name`]: 1..=32 bytes of ASCII letters, digits, `_`, `.`, `-`,

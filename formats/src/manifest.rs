@@ -255,35 +255,46 @@ impl SignedManifest {
     /// Encode into a region of exactly [`MANIFEST_REGION`] bytes.
     pub fn to_region(&self) -> Result<Vec<u8>, crate::FormatError> {
         let body = self.to_bytes()?;
-        let mut region = Vec::with_capacity(MANIFEST_REGION as usize);
-        region.extend_from_slice(&(body.len() as u32).to_le_bytes());
-        region.extend_from_slice(&body);
-        if region.len() as u64 > MANIFEST_REGION {
-            return Err(crate::FormatError::Encode(
-                postcard::Error::SerializeBufferFull,
-            ));
-        }
-        region.resize(MANIFEST_REGION as usize, 0);
-        Ok(region)
+        region_of(&body).ok_or(crate::FormatError::Encode(
+            postcard::Error::SerializeBufferFull,
+        ))
     }
 
     /// Decode from a region read off the disk.
     pub fn from_region(region: &[u8]) -> Result<SignedManifest, RegionError> {
-        let (len, rest) = region.split_first_chunk::<4>().ok_or(RegionError::Empty)?;
-        let len = u32::from_le_bytes(*len);
-        if len == 0 {
-            return Err(RegionError::Empty);
-        }
-        let body = rest
-            .get(..len as usize)
-            .ok_or(RegionError::BadLength(len))?;
-        SignedManifest::from_bytes(body).map_err(RegionError::Format)
+        SignedManifest::from_bytes(region_body(region)?).map_err(RegionError::Format)
     }
 
     /// Decode the inner manifest (call only after checking the signature).
     pub fn manifest(&self) -> Result<Manifest, crate::FormatError> {
         Manifest::from_bytes(&self.manifest)
     }
+}
+
+/// The SignedManifest envelope bytes inside a region (after the length
+/// prefix), exactly as stored. Its sha256 is the slot's *manifest digest*
+/// (boot state, bundle header, `update status`).
+pub fn region_body(region: &[u8]) -> Result<&[u8], RegionError> {
+    let (len, rest) = region.split_first_chunk::<4>().ok_or(RegionError::Empty)?;
+    let len = u32::from_le_bytes(*len);
+    if len == 0 {
+        return Err(RegionError::Empty);
+    }
+    rest.get(..len as usize).ok_or(RegionError::BadLength(len))
+}
+
+/// The region (exactly [`MANIFEST_REGION`] bytes) holding `envelope`:
+/// length prefix, the bytes as given, zero padding.
+pub fn region_of(envelope: &[u8]) -> Option<Vec<u8>> {
+    let len = u32::try_from(envelope.len()).ok()?;
+    if u64::from(len) + 4 > MANIFEST_REGION {
+        return None;
+    }
+    let mut region = Vec::with_capacity(MANIFEST_REGION as usize);
+    region.extend_from_slice(&len.to_le_bytes());
+    region.extend_from_slice(envelope);
+    region.resize(MANIFEST_REGION as usize, 0);
+    Some(region)
 }
 
 /// A complete, plausible manifest for tests, benchmarks and examples
@@ -354,6 +365,10 @@ mod tests {
         };
         let region = sm.to_region().unwrap();
         assert_eq!(region.len() as u64, MANIFEST_REGION);
+        let body = region_body(&region).unwrap();
+        assert_eq!(body, sm.to_bytes().unwrap().as_slice());
+        assert_eq!(region_of(body).unwrap(), region);
+        assert_eq!(region_of(&[1; MANIFEST_REGION as usize - 3]), None);
         let back = SignedManifest::from_region(&region).unwrap();
         assert_eq!(back, sm);
         assert_eq!(back.manifest().unwrap(), m);
