@@ -4,12 +4,14 @@
 use crate::verify::disk::{self, DiskError};
 use crate::verify::partition::Partition;
 use azl_formats::envelope::Enveloped;
-use azl_formats::manifest::{key_id, Manifest, RegionError, SignedManifest, MANIFEST_REGION};
+use azl_formats::manifest::{
+    key_id, region_body, Manifest, RegionError, SignedManifest, MANIFEST_REGION,
+};
 use ring::signature::{UnparsedPublicKey, ED25519};
 use std::fmt;
 
 /// Where the build's public key lives in the initramfs (32 raw bytes).
-pub const PUBLIC_KEY: &str = "/etc/azl-edge/manifest.pub";
+pub const PUBLIC_KEY: &str = azl_formats::paths::MANIFEST_PUB;
 
 #[derive(Debug)]
 pub enum ManifestError {
@@ -28,6 +30,7 @@ pub enum ManifestError {
     },
     /// No key in the initramfs, but the image is not marked insecure.
     NoKey {
+        path: String,
         err: std::io::Error,
     },
     KeyMismatch {
@@ -77,7 +80,7 @@ impl fmt::Display for ManifestError {
                 f,
                 "manifest on {dev} is unsigned, but this image requires a signed manifest"
             ),
-            Self::NoKey { err } => write!(f, "manifest: no public key at {PUBLIC_KEY}: {err}"),
+            Self::NoKey { path, err } => write!(f, "manifest: no public key at {path}: {err}"),
             Self::KeyMismatch { expected, found } => write!(
                 f,
                 "manifest signed by key {} but this device trusts key {}",
@@ -125,8 +128,29 @@ impl fmt::Display for ManifestError {
 pub struct Verified {
     pub manifest: Manifest,
     pub signed: bool,
-    /// The SignedManifest envelope as read (kept for attestation reports).
+    /// The SignedManifest envelope exactly as stored in the region (kept
+    /// for attestation reports; its sha256 is the manifest digest).
     pub envelope: Vec<u8>,
+}
+
+impl Verified {
+    /// The manifest digest the boot state records: sha256 of the envelope.
+    pub fn digest(&self) -> azl_formats::manifest::Digest {
+        azl_formats::sha256(&self.envelope)
+    }
+}
+
+/// What the manifest must match besides its signature.
+pub struct Expect<'a> {
+    /// The device's board.
+    pub board: &'a str,
+    /// The GPT name of the slot it is (to be) read from.
+    pub partname: &'a str,
+    /// That slot's (offset, size) in the GPT.
+    pub gpt: (u64, u64),
+    /// Device node, for messages.
+    pub dev: &'a str,
+    pub allow_unsigned: bool,
 }
 
 /// Read the manifest from the end of `part` and verify it.
@@ -148,14 +172,43 @@ pub fn load(
         MANIFEST_REGION as usize,
     )
     .map_err(ManifestError::Disk)?;
-    let dev = part.dev.clone();
-    let sm = SignedManifest::from_region(&raw).map_err(|err| ManifestError::Region {
-        dev: dev.clone(),
+    let body = region_body(&raw).map_err(|err| ManifestError::Region {
+        dev: part.dev.clone(),
         err,
+    })?;
+    let expect = Expect {
+        board,
+        partname,
+        gpt: (part.offset, part.size_bytes),
+        dev: &part.dev,
+        allow_unsigned,
+    };
+    check(body, &|| read_key(PUBLIC_KEY), &expect)
+}
+
+/// Read a raw public key file.
+pub fn read_key(path: &str) -> Result<Vec<u8>, ManifestError> {
+    std::fs::read(path).map_err(|err| ManifestError::NoKey {
+        path: path.to_string(),
+        err,
+    })
+}
+
+/// Verify a SignedManifest envelope: signature by the key `key` returns
+/// (asked only for a signed manifest), board, slot name and slot position.
+pub fn check(
+    envelope: &[u8],
+    key: &dyn Fn() -> Result<Vec<u8>, ManifestError>,
+    expect: &Expect,
+) -> Result<Verified, ManifestError> {
+    let dev = expect.dev.to_string();
+    let sm = SignedManifest::from_bytes(envelope).map_err(|err| ManifestError::Region {
+        dev: dev.clone(),
+        err: RegionError::Format(err),
     })?;
     let signed = match &sm.signature {
         Some(sig) => {
-            let key = std::fs::read(PUBLIC_KEY).map_err(|err| ManifestError::NoKey { err })?;
+            let key = key()?;
             let expected = key_id(&key);
             if sig.key_id != expected {
                 return Err(ManifestError::KeyMismatch {
@@ -168,19 +221,20 @@ pub fn load(
                 .map_err(|_| ManifestError::BadSignature { dev: dev.clone() })?;
             true
         }
-        None if allow_unsigned => false,
+        None if expect.allow_unsigned => false,
         None => return Err(ManifestError::Unsigned { dev }),
     };
     let manifest = sm.manifest().map_err(|err| ManifestError::Decode {
         dev: dev.clone(),
         err,
     })?;
-    if manifest.board != board {
+    if manifest.board != expect.board {
         return Err(ManifestError::WrongBoard {
             manifest: manifest.board,
-            device: board.to_string(),
+            device: expect.board.to_string(),
         });
     }
+    let partname = expect.partname;
     if manifest.rootfs.partition.as_str() != partname {
         return Err(ManifestError::WrongPartition {
             manifest: manifest.rootfs.partition.to_string(),
@@ -192,19 +246,17 @@ pub fn load(
         .iter()
         .find(|p| p.name.as_str() == partname)
         .map(|p| (p.offset, p.size));
-    let gpt = (part.offset, part.size_bytes);
-    if listed != Some(gpt) {
+    if listed != Some(expect.gpt) {
         return Err(ManifestError::SlotMoved {
             partname: partname.to_string(),
             dev,
             manifest: listed,
-            gpt,
+            gpt: expect.gpt,
         });
     }
-    let envelope = sm.to_bytes().unwrap_or_default();
     Ok(Verified {
         manifest,
         signed,
-        envelope,
+        envelope: envelope.to_vec(),
     })
 }
