@@ -42,6 +42,20 @@ pub struct RootSpec {
     pub wait_s: u32,
     /// Accept an unsigned manifest (`imagegen build --insecure-unsigned`).
     pub allow_unsigned: bool,
+    /// How the slot to boot is chosen and recorded (docs/update.md).
+    pub boot_control: BootControl,
+}
+
+/// The boot-control backend: where the A/B boot state lives and who picks
+/// the slot. New backends (UEFI BootNext/BootOrder, Raspberry Pi tryboot,
+/// U-Boot env) are new variants.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BootControl {
+    /// One slot: always boot [`RootSpec::partition`]; no boot state, no updates.
+    Fixed,
+    /// One kernel + initramfs for both slots; stage 1 picks the root slot
+    /// from the boot state kept in the GPT partition named here.
+    InitramfsSelect { state_partition: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -56,7 +70,8 @@ pub struct Watchdog {
 
 impl Enveloped for BootConfig {
     const MAGIC: [u8; 4] = *b"AZBC";
-    const VERSION: u16 = 1;
+    /// 2: `RootSpec::boot_control` added.
+    const VERSION: u16 = 2;
 }
 
 #[cfg(test)]
@@ -85,6 +100,9 @@ mod tests {
                 data_partition: Some("data".into()),
                 wait_s: 10,
                 allow_unsigned: false,
+                boot_control: BootControl::InitramfsSelect {
+                    state_partition: "bootstate".into(),
+                },
             }),
         };
         let b = c.to_bytes().unwrap();
@@ -98,10 +116,10 @@ mod tests {
         extra.push(0);
         assert!(BootConfig::from_bytes(&extra).is_err());
         let mut v2 = b;
-        v2[4] = 2;
+        v2[4] = 1;
         assert!(matches!(
             BootConfig::from_bytes(&v2),
-            Err(crate::FormatError::UnsupportedVersion { found: 2, .. })
+            Err(crate::FormatError::UnsupportedVersion { found: 1, .. })
         ));
     }
 }

@@ -139,7 +139,10 @@ pub struct SlotInfo {
     pub security_version: u32,
     /// The image's version string, for people.
     pub version: Text,
-    /// sha256 of the slot's signed manifest region.
+    /// The slot's manifest digest: sha256 of its SignedManifest envelope
+    /// (the region's bytes after the length prefix,
+    /// [`crate::manifest::region_body`]); equal to a bundle header's
+    /// `manifest_sha256`.
     pub manifest_sha256: Digest,
     /// Why its last trial failed (with [`SlotState::Bad`]).
     pub reason: Text,
@@ -384,6 +387,20 @@ impl BootState {
         info.state = SlotState::Bad;
         info.reason = text(reason);
         Ok(next)
+    }
+
+    /// Stage 1 found `slot` unfit to boot (its manifest does not verify, is
+    /// below the floor, or is not the one recorded): never boot it again
+    /// until reinstalled. A pending trial of it is dropped.
+    pub fn refuse(&self, slot: Slot, reason: &str) -> BootState {
+        let mut next = self.clone();
+        if next.trial == Some(slot) {
+            next.trial = None;
+        }
+        let info = next.slot_mut(slot);
+        info.state = SlotState::Bad;
+        info.reason = text(reason);
+        next
     }
 
     /// `update rollback` on the running system `booted`: during a trial,
@@ -746,6 +763,32 @@ mod tests {
         let mut t = factory().begin_install(Slot::B).unwrap();
         t = t.finish_install(Slot::B, 3, "x", [0; 32]).unwrap();
         assert_eq!(t.choose(5), None);
+    }
+
+    #[test]
+    fn a_refused_committed_slot_falls_back_to_the_other_good_one() {
+        let mut s = factory();
+        s.slots[1] = SlotInfo {
+            state: SlotState::Good,
+            security_version: 3,
+            ..SlotInfo::empty()
+        };
+        let r = s.refuse(Slot::A, "manifest signature does not verify");
+        assert_eq!(r.slot(Slot::A).state, SlotState::Bad);
+        let c = r.choose(0).unwrap();
+        assert_eq!((c.slot, c.trial), (Slot::B, false));
+        assert_eq!(c.write.unwrap().active, Slot::B);
+        // Refusing the only good slot leaves nothing to boot.
+        assert_eq!(factory().refuse(Slot::A, "x").choose(0), None);
+        // A refused trial is not tried.
+        let t = factory()
+            .begin_install(Slot::B)
+            .unwrap()
+            .finish_install(Slot::B, 4, "2", [9; 32])
+            .unwrap()
+            .refuse(Slot::B, "digest differs");
+        assert_eq!(t.trial, None);
+        assert_eq!(t.choose(0).unwrap().slot, Slot::A);
     }
 
     #[test]

@@ -204,6 +204,8 @@ pub enum BundleError {
     },
     /// The manifest's verity layout is inconsistent.
     Layout(&'static str),
+    /// The writer could not encode a section.
+    Encode(crate::FormatError),
 }
 
 impl fmt::Display for BundleError {
@@ -254,6 +256,7 @@ impl fmt::Display for BundleError {
                 "the image needs {needed} bytes but the target slot has {slot}"
             ),
             Self::Layout(what) => write!(f, "bundle manifest has an impossible layout: {what}"),
+            Self::Encode(e) => write!(f, "cannot encode the bundle: {e}"),
         }
     }
 }
@@ -329,6 +332,65 @@ pub fn check_layout(
         }
     }
     Ok(())
+}
+
+// ---- Writer side (host `imagegen bundle`, tests). Signing stays with the
+// caller (its key handling differs); these only lay the bytes out.
+
+impl Header {
+    /// The header of a root-slot bundle: the hash tree, then the data,
+    /// with their sizes and digests.
+    pub fn for_root(
+        manifest_section: &[u8],
+        min_from_security_version: Option<u32>,
+        hash_area: (u64, Digest),
+        root_data: (u64, Digest),
+    ) -> Header {
+        Header {
+            manifest_sha256: crate::sha256(manifest_section),
+            min_from_security_version,
+            payloads: alloc::vec![
+                Payload {
+                    kind: PayloadKind::HashTree,
+                    size: hash_area.0,
+                    sha256: hash_area.1,
+                },
+                Payload {
+                    kind: PayloadKind::RootData,
+                    size: root_data.0,
+                    sha256: root_data.1,
+                },
+            ],
+        }
+    }
+}
+
+/// Everything before the payloads: preamble ‖ manifest section ‖ signed
+/// header envelope. The payloads follow in header order.
+pub fn encode_head(
+    manifest_section: &[u8],
+    signed_header: &SignedHeader,
+) -> Result<Vec<u8>, BundleError> {
+    let header = signed_header.to_bytes().map_err(BundleError::Encode)?;
+    let bound = |section, len: usize, max: u32| {
+        u32::try_from(len)
+            .ok()
+            .filter(|&n| n >= 1 && n <= max)
+            .ok_or(BundleError::SectionLength {
+                section,
+                len: u32::try_from(len).unwrap_or(u32::MAX),
+                max,
+            })
+    };
+    let preamble = Preamble {
+        manifest_len: bound("manifest", manifest_section.len(), MAX_MANIFEST_LEN)?,
+        header_len: bound("header", header.len(), MAX_HEADER_LEN)?,
+    };
+    let mut out = Vec::with_capacity(PREAMBLE_LEN + manifest_section.len() + header.len());
+    out.extend_from_slice(&preamble.encode());
+    out.extend_from_slice(manifest_section);
+    out.extend_from_slice(&header);
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -458,6 +520,35 @@ mod tests {
         );
         k.payloads[2].sha256 = m.kernel.sha256;
         assert_eq!(check_layout(&k, section, &m, big), Ok(()));
+    }
+
+    #[test]
+    fn writer_head_reads_back() {
+        let section = b"signed manifest envelope";
+        let h = Header::for_root(section, Some(2), (8192, [1; 32]), (4096, [2; 32]));
+        assert_eq!(h.payloads[0].kind, PayloadKind::HashTree);
+        assert_eq!(h.payloads[1].size, 4096);
+        let sh = SignedHeader {
+            header: h.to_bytes().unwrap(),
+            signature: Sig {
+                key_id: [1; 8],
+                ed25519: [2; 64],
+            },
+        };
+        let head = encode_head(section, &sh).unwrap();
+        let p = Preamble::decode(&head).unwrap();
+        let m_end = PREAMBLE_LEN + p.manifest_len as usize;
+        assert_eq!(&head[PREAMBLE_LEN..m_end], section);
+        let back = SignedHeader::from_bytes(&head[m_end..]).unwrap();
+        assert_eq!(back, sh);
+        assert_eq!(Header::from_bytes(&back.header).unwrap(), h);
+        assert!(matches!(
+            encode_head(b"", &sh),
+            Err(BundleError::SectionLength {
+                section: "manifest",
+                ..
+            })
+        ));
     }
 
     #[test]

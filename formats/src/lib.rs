@@ -11,6 +11,7 @@ extern crate alloc;
 
 pub mod attest;
 pub mod boot;
+pub mod booted;
 pub mod bootstate;
 pub mod bundle;
 pub mod envelope;
@@ -21,7 +22,7 @@ pub mod measure;
 pub mod services;
 pub mod verity;
 
-pub use boot::{BootConfig, RootSpec, Watchdog};
+pub use boot::{BootConfig, BootControl, RootSpec, Watchdog};
 pub use envelope::FormatError;
 pub use services::{CrashLoop, CrashLoopAction, Readiness, RestartPolicy, Service, ServiceTable};
 

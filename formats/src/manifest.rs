@@ -29,6 +29,11 @@ pub struct Manifest {
     pub board: String,
     pub image_name: String,
     pub image_version: String,
+    /// Anti-rollback security version: a device never boots or installs an
+    /// image whose security version is below its floor, and committing an
+    /// update raises the floor to the new image's version. Raise it when a
+    /// release fixes a vulnerability the old one must not come back with.
+    pub security_version: u32,
     /// SOURCE_DATE_EPOCH of the build (0 if unset).
     pub build_epoch: u64,
     /// GPT disk GUID (mixed-endian as stored on disk).
@@ -178,7 +183,8 @@ impl core::fmt::Display for Hex<'_> {
 
 impl Enveloped for Manifest {
     const MAGIC: [u8; 4] = *b"AZMN";
-    const VERSION: u16 = 1;
+    /// 2: `security_version` added.
+    const VERSION: u16 = 2;
 }
 
 impl Manifest {
@@ -252,35 +258,46 @@ impl SignedManifest {
     /// Encode into a region of exactly [`MANIFEST_REGION`] bytes.
     pub fn to_region(&self) -> Result<Vec<u8>, crate::FormatError> {
         let body = self.to_bytes()?;
-        let mut region = Vec::with_capacity(MANIFEST_REGION as usize);
-        region.extend_from_slice(&(body.len() as u32).to_le_bytes());
-        region.extend_from_slice(&body);
-        if region.len() as u64 > MANIFEST_REGION {
-            return Err(crate::FormatError::Encode(
-                postcard::Error::SerializeBufferFull,
-            ));
-        }
-        region.resize(MANIFEST_REGION as usize, 0);
-        Ok(region)
+        region_of(&body).ok_or(crate::FormatError::Encode(
+            postcard::Error::SerializeBufferFull,
+        ))
     }
 
     /// Decode from a region read off the disk.
     pub fn from_region(region: &[u8]) -> Result<SignedManifest, RegionError> {
-        let (len, rest) = region.split_first_chunk::<4>().ok_or(RegionError::Empty)?;
-        let len = u32::from_le_bytes(*len);
-        if len == 0 {
-            return Err(RegionError::Empty);
-        }
-        let body = rest
-            .get(..len as usize)
-            .ok_or(RegionError::BadLength(len))?;
-        SignedManifest::from_bytes(body).map_err(RegionError::Format)
+        SignedManifest::from_bytes(region_body(region)?).map_err(RegionError::Format)
     }
 
     /// Decode the inner manifest (call only after checking the signature).
     pub fn manifest(&self) -> Result<Manifest, crate::FormatError> {
         Manifest::from_bytes(&self.manifest)
     }
+}
+
+/// The SignedManifest envelope bytes inside a region (after the length
+/// prefix), exactly as stored. Its sha256 is the slot's *manifest digest*
+/// (boot state, bundle header, `update status`).
+pub fn region_body(region: &[u8]) -> Result<&[u8], RegionError> {
+    let (len, rest) = region.split_first_chunk::<4>().ok_or(RegionError::Empty)?;
+    let len = u32::from_le_bytes(*len);
+    if len == 0 {
+        return Err(RegionError::Empty);
+    }
+    rest.get(..len as usize).ok_or(RegionError::BadLength(len))
+}
+
+/// The region (exactly [`MANIFEST_REGION`] bytes) holding `envelope`:
+/// length prefix, the bytes as given, zero padding.
+pub fn region_of(envelope: &[u8]) -> Option<Vec<u8>> {
+    let len = u32::try_from(envelope.len()).ok()?;
+    if u64::from(len) + 4 > MANIFEST_REGION {
+        return None;
+    }
+    let mut region = Vec::with_capacity(MANIFEST_REGION as usize);
+    region.extend_from_slice(&len.to_le_bytes());
+    region.extend_from_slice(envelope);
+    region.resize(MANIFEST_REGION as usize, 0);
+    Some(region)
 }
 
 /// A complete, plausible manifest for tests, benchmarks and examples
@@ -291,6 +308,7 @@ pub fn example() -> Manifest {
         board: "qemu-virt".into(),
         image_name: "demo".into(),
         image_version: "1.0.0".into(),
+        security_version: 1,
         build_epoch: 0,
         disk_guid: [1; 16],
         partitions: alloc::vec![Partition {
@@ -350,6 +368,10 @@ mod tests {
         };
         let region = sm.to_region().unwrap();
         assert_eq!(region.len() as u64, MANIFEST_REGION);
+        let body = region_body(&region).unwrap();
+        assert_eq!(body, sm.to_bytes().unwrap().as_slice());
+        assert_eq!(region_of(body).unwrap(), region);
+        assert_eq!(region_of(&[1; MANIFEST_REGION as usize - 3]), None);
         let back = SignedManifest::from_region(&region).unwrap();
         assert_eq!(back, sm);
         assert_eq!(back.manifest().unwrap(), m);

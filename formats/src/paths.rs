@@ -55,6 +55,14 @@ pub const PROC_CMDLINE: &str = "/proc/cmdline";
 /// The control socket of the running init.
 pub const CONTROL_SOCKET: &str = "/run/initctl.sock";
 
+/// The same key under the name the update code uses.
+pub const MANIFEST_PUB: &str = MANIFEST_PUBLIC_KEY;
+/// Stage 1's copy of [`MANIFEST_PUBLIC_KEY`] for stage 2 (the initramfs is
+/// gone after switch_root); `update install` verifies bundles with it.
+pub const RUN_MANIFEST_PUB: &str = "/run/azl-edge/manifest.pub";
+/// What stage 1 booted ([`crate::booted::Booted`]).
+pub const BOOTED: &str = "/run/azl-edge/booted.bin";
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -223,7 +223,9 @@ mod tests {
     #[test]
     fn signed_junk_is_a_decode_error() {
         let k = key();
-        let sm = signed_by(&k, b"AZMN\x01\x00");
+        let mut junk = b"AZMN".to_vec();
+        junk.extend_from_slice(&<Manifest as Enveloped>::VERSION.to_le_bytes());
+        let sm = signed_by(&k, &junk);
         assert!(matches!(
             verify(&sm, k.public_key().as_ref()),
             Err(VerifyError::Decode(FormatError::Payload(_)))

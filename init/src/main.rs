@@ -2,7 +2,8 @@
 //! it is called by (argv[0]) or by its first argument:
 //!
 //! - as PID 1 (or `init`): the system's init, see [`pid1`];
-//! - `initctl …` (or `init initctl …` / `init ctl …`): the control client.
+//! - `initctl …` (or `init initctl …` / `init ctl …`): the control client;
+//! - `update …` (or `init update …`): A/B updates, see [`update::cli`].
 #![deny(unsafe_code)]
 
 mod boot;
@@ -14,6 +15,7 @@ mod pid1;
 mod supervise;
 #[allow(unsafe_code)]
 mod sys;
+mod update;
 mod verify;
 
 fn main() {
@@ -29,9 +31,11 @@ fn main() {
     let code = match (argv0, args.get(1).map(String::as_str)) {
         ("initctl", _) => initctl::client::main(args.get(1..).unwrap_or(&[])),
         (_, Some("initctl" | "ctl")) => initctl::client::main(args.get(2..).unwrap_or(&[])),
+        ("update", _) => update::cli::main(args.get(1..).unwrap_or(&[])),
+        (_, Some("update")) => update::cli::main(args.get(2..).unwrap_or(&[])),
         _ => {
             eprintln!(
-                "azl-edge init {}: not PID 1.\nusage: initctl COMMAND [SERVICE]   (or: init ctl COMMAND [SERVICE])",
+                "azl-edge init {}: not PID 1.\nusage: initctl COMMAND [SERVICE]   (or: init ctl COMMAND [SERVICE])\n       update COMMAND              (or: init update COMMAND)",
                 env!("CARGO_PKG_VERSION")
             );
             2

@@ -5,7 +5,7 @@ use crate::config::ImageSettings;
 use crate::modules::ModuleSet;
 use azl_disk::Layout;
 use azl_formats::manifest::PartitionKind;
-use azl_formats::{BootConfig, RootSpec};
+use azl_formats::{BootConfig, BootControl, RootSpec};
 
 /// How long stage 1 waits for the disk's partitions to appear.
 pub const ROOT_WAIT_S: u32 = 10;
@@ -30,6 +30,10 @@ pub fn root_spec(layout: &Layout, allow_unsigned: bool) -> RootSpec {
         data_partition: first(PartitionKind::Data),
         wait_s: ROOT_WAIT_S,
         allow_unsigned,
+        // A/B slot choice by stage 1 when the layout has a boot state.
+        boot_control: first(PartitionKind::BootState).map_or(BootControl::Fixed, |p| {
+            BootControl::InitramfsSelect { state_partition: p }
+        }),
     }
 }
 

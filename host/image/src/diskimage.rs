@@ -75,6 +75,7 @@ pub struct Inputs<'a> {
     pub board: &'a str,
     pub image_name: &'a str,
     pub image_version: &'a str,
+    pub security_version: u32,
     pub service_table: &'a [u8],
     pub key: Option<&'a SigningKey>,
 }
@@ -210,6 +211,7 @@ pub fn build(i: &Inputs) -> Result<Built, DiskImageError> {
         board: i.board.to_string(),
         image_name: i.image_name.to_string(),
         image_version: i.image_version.to_string(),
+        security_version: i.security_version,
         build_epoch: u64::from(i.epoch),
         disk_guid: placed.disk_guid,
         partitions,

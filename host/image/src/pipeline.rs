@@ -379,6 +379,7 @@ pub fn compile(
                 board: &board.name,
                 image_name: &settings.name,
                 image_version: &settings.version,
+                security_version: settings.security_version,
                 service_table: &services_bytes,
                 key: key.as_ref(),
             })?;

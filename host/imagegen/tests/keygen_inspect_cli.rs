@@ -142,6 +142,7 @@ fn disk_image(dir: &Path, key: &SigningKey) -> (PathBuf, u64) {
         board: "qemu-virt".into(),
         image_name: "cli".into(),
         image_version: "0.1".into(),
+        security_version: 0,
         build_epoch: 0,
         disk_guid: placed.disk_guid,
         partitions,

@@ -12,7 +12,10 @@ use crate::measure::{self, Measurer};
 use crate::mount::switch;
 use crate::supervise::cgroup::Cgroups;
 use crate::supervise::Supervisor;
-use crate::verify::{root, verity::DeviceMapper};
+use crate::update::bootctl::{self, BootControl};
+use crate::update::select;
+use crate::verify::{manifest as vmanifest, partition, root, verity::DeviceMapper};
+use azl_formats::bootstate::Slot;
 use azl_formats::measure::{Kind as MKind, Phase};
 use nix::sys::signalfd::SignalFd;
 use std::time::Duration;
@@ -149,13 +152,94 @@ fn stage1(
     watchdog: Option<&mut Watchdog>,
     measurer: &mut Measurer,
 ) -> ! {
-    match root::assemble(spec, board, measurer) {
-        Ok(_verified) => {
+    let (partname, mut ctl, pick) = match choose_slot(spec, board) {
+        Ok(x) => x,
+        Err(e) => emergency::enter(&e, delay, watchdog),
+    };
+    match root::assemble(spec, &partname, board, measurer) {
+        Ok(verified) => {
+            if let Some(p) = &pick {
+                if verified.digest() != p.manifest.digest {
+                    let why = format!(
+                        "{partname}: the manifest changed between the slot choice and the mount"
+                    );
+                    if let Some(c) = ctl.as_mut() {
+                        fail_pick(c.as_mut(), p, &why);
+                    }
+                    emergency::enter(&why, delay, watchdog);
+                }
+                if let Err(e) = select::record(p) {
+                    log::error!("cannot record the booted slot: {e}; `update` will not work");
+                }
+            }
+            keep_public_key();
             measurer.measure(MKind::Phase(Phase::RootSwitched), &[]);
             measurer.flush();
             let err = switch::switch_root();
             emergency::enter(&err, delay, watchdog)
         }
-        Err(e) => emergency::enter(&e, delay, watchdog),
+        Err(e) => {
+            if let (Some(c), Some(p)) = (ctl.as_mut(), &pick) {
+                fail_pick(c.as_mut(), p, &e.to_string());
+            }
+            emergency::enter(&e, delay, watchdog)
+        }
+    }
+}
+
+/// The slot to boot: from the boot state (initramfs-select), or the one
+/// slot of a `fixed` image.
+#[allow(clippy::type_complexity)]
+fn choose_slot(
+    spec: &azl_formats::RootSpec,
+    board: &str,
+) -> Result<(String, Option<Box<dyn BootControl>>, Option<select::Pick>), String> {
+    if spec.boot_control == azl_formats::BootControl::Fixed {
+        return Ok((spec.partition.clone(), None, None));
+    }
+    let wait = Duration::from_secs(u64::from(spec.wait_s));
+    let mut ctl = bootctl::open(&spec.boot_control, wait).map_err(|e| e.to_string())?;
+    let mut probe = |slot: Slot| -> Result<select::SlotManifest, String> {
+        let name = slot.partition();
+        let part = partition::find(name, wait).map_err(|e| e.to_string())?;
+        let v =
+            vmanifest::load(&part, name, board, spec.allow_unsigned).map_err(|e| e.to_string())?;
+        Ok(select::SlotManifest {
+            security_version: v.manifest.security_version,
+            version: v.manifest.image_version.clone(),
+            digest: v.digest(),
+        })
+    };
+    let pick = select::pick(ctl.as_mut(), &mut probe).map_err(|e| e.to_string())?;
+    log::info!(
+        "boot state ({}): booting {}{} (security version {})",
+        ctl.name(),
+        pick.slot,
+        if pick.trial { " as its one trial" } else { "" },
+        pick.manifest.security_version
+    );
+    Ok((pick.slot.partition().to_string(), Some(ctl), Some(pick)))
+}
+
+/// A chosen trial slot failed to assemble: record why (the state says
+/// `Trying` already, so the next boot falls back even if this write fails).
+fn fail_pick(ctl: &mut dyn BootControl, pick: &select::Pick, why: &str) {
+    if pick.trial {
+        if let Err(e) = bootctl::fail(ctl, pick.slot, why) {
+            log::error!("cannot record the failed trial of {}: {e}", pick.slot);
+        }
+    }
+}
+
+/// Stage 2 (and `update install`) verify with the initramfs' key.
+fn keep_public_key() {
+    let from = azl_formats::paths::MANIFEST_PUB;
+    let to = azl_formats::paths::RUN_MANIFEST_PUB;
+    if std::path::Path::new(from).exists() {
+        if let Err(e) = std::fs::create_dir_all("/run/azl-edge")
+            .and_then(|()| std::fs::copy(from, to).map(|_| ()))
+        {
+            log::error!("cannot copy {from} to {to}: {e}; `update install` will refuse bundles");
+        }
     }
 }

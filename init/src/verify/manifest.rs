@@ -4,10 +4,12 @@
 use crate::verify::disk::{self, DiskError};
 use crate::verify::partition::Partition;
 use azl_formats::envelope::Enveloped;
-use azl_formats::manifest::{Manifest, RegionError, SignedManifest, MANIFEST_REGION};
-use azl_formats::paths::MANIFEST_PUBLIC_KEY;
+use azl_formats::manifest::{region_body, Manifest, RegionError, SignedManifest, MANIFEST_REGION};
 use azl_formats::signature::{self, Accepted, VerifyError};
 use std::fmt;
+
+/// Where the build's public key lives in the initramfs (32 raw bytes).
+pub const PUBLIC_KEY: &str = azl_formats::paths::MANIFEST_PUBLIC_KEY;
 
 #[derive(Debug)]
 pub enum ManifestError {
@@ -26,6 +28,7 @@ pub enum ManifestError {
     },
     /// No key in the initramfs, but the image is not marked insecure.
     NoKey {
+        path: String,
         err: std::io::Error,
     },
     KeyMismatch {
@@ -76,7 +79,7 @@ impl fmt::Display for ManifestError {
                 f,
                 "manifest on {dev} is unsigned, but this image requires a signed manifest"
             ),
-            Self::NoKey { err } => write!(f, "manifest: no public key at {MANIFEST_PUBLIC_KEY}: {err}"),
+            Self::NoKey { path, err } => write!(f, "manifest: no public key at {path}: {err}"),
             Self::KeyMismatch { expected, found } => write!(
                 f,
                 "manifest signed by key {} but this device trusts key {}",
@@ -127,8 +130,29 @@ impl fmt::Display for ManifestError {
 pub struct Verified {
     pub manifest: Manifest,
     pub signed: bool,
-    /// The SignedManifest envelope as read (kept for attestation reports).
+    /// The SignedManifest envelope exactly as stored in the region (kept
+    /// for attestation reports; its sha256 is the manifest digest).
     pub envelope: Vec<u8>,
+}
+
+impl Verified {
+    /// The manifest digest the boot state records: sha256 of the envelope.
+    pub fn digest(&self) -> azl_formats::manifest::Digest {
+        azl_formats::sha256(&self.envelope)
+    }
+}
+
+/// What the manifest must match besides its signature.
+pub struct Expect<'a> {
+    /// The device's board.
+    pub board: &'a str,
+    /// The GPT name of the slot it is (to be) read from.
+    pub partname: &'a str,
+    /// That slot's (offset, size) in the GPT.
+    pub gpt: (u64, u64),
+    /// Device node, for messages.
+    pub dev: &'a str,
+    pub allow_unsigned: bool,
 }
 
 /// Read the manifest from the end of `part` and verify it.
@@ -150,21 +174,48 @@ pub fn load(
         MANIFEST_REGION as usize,
     )
     .map_err(ManifestError::Disk)?;
-    let dev = part.dev.clone();
-    let sm = SignedManifest::from_region(&raw).map_err(|err| ManifestError::Region {
-        dev: dev.clone(),
+    let body = region_body(&raw).map_err(|err| ManifestError::Region {
+        dev: part.dev.clone(),
         err,
     })?;
-    // The key is read only for a signed manifest (an unsigned image may
-    // have none); the check itself is the one both sides run.
+    let expect = Expect {
+        board,
+        partname,
+        gpt: (part.offset, part.size_bytes),
+        dev: &part.dev,
+        allow_unsigned,
+    };
+    check(body, &|| read_key(PUBLIC_KEY), &expect)
+}
+
+/// Read a raw public key file.
+pub fn read_key(path: &str) -> Result<Vec<u8>, ManifestError> {
+    std::fs::read(path).map_err(|err| ManifestError::NoKey {
+        path: path.to_string(),
+        err,
+    })
+}
+
+/// Verify a SignedManifest envelope: signature by the key `key` returns
+/// (asked only for a signed manifest), board, slot name and slot position.
+pub fn check(
+    envelope: &[u8],
+    key: &dyn Fn() -> Result<Vec<u8>, ManifestError>,
+    expect: &Expect,
+) -> Result<Verified, ManifestError> {
+    let dev = expect.dev.to_string();
+    let sm = SignedManifest::from_bytes(envelope).map_err(|err| ManifestError::Region {
+        dev: dev.clone(),
+        err: RegionError::Format(err),
+    })?;
+    // The key is asked for only for a signed manifest (an unsigned image
+    // may have none); the check itself is the one both sides run.
     let key = match &sm.signature {
-        Some(_) => {
-            Some(std::fs::read(MANIFEST_PUBLIC_KEY).map_err(|err| ManifestError::NoKey { err })?)
-        }
+        Some(_) => Some(key()?),
         None => None,
     };
-    let Accepted { manifest, signed } = signature::accept(&sm, key.as_deref(), allow_unsigned)
-        .map_err(|e| match e {
+    let Accepted { manifest, signed } =
+        signature::accept(&sm, key.as_deref(), expect.allow_unsigned).map_err(|e| match e {
             VerifyError::Unsigned => ManifestError::Unsigned { dev: dev.clone() },
             VerifyError::KeyMismatch { expected, found } => {
                 ManifestError::KeyMismatch { expected, found }
@@ -180,12 +231,13 @@ pub fn load(
                 }
             }
         })?;
-    if manifest.board != board {
+    if manifest.board != expect.board {
         return Err(ManifestError::WrongBoard {
             manifest: manifest.board,
-            device: board.to_string(),
+            device: expect.board.to_string(),
         });
     }
+    let partname = expect.partname;
     if manifest.rootfs.partition.as_str() != partname {
         return Err(ManifestError::WrongPartition {
             manifest: manifest.rootfs.partition.to_string(),
@@ -197,19 +249,17 @@ pub fn load(
         .iter()
         .find(|p| p.name.as_str() == partname)
         .map(|p| (p.offset, p.size));
-    let gpt = (part.offset, part.size_bytes);
-    if listed != Some(gpt) {
+    if listed != Some(expect.gpt) {
         return Err(ManifestError::SlotMoved {
             partname: partname.to_string(),
             dev,
             manifest: listed,
-            gpt,
+            gpt: expect.gpt,
         });
     }
-    let envelope = sm.to_bytes().unwrap_or_default();
     Ok(Verified {
         manifest,
         signed,
-        envelope,
+        envelope: envelope.to_vec(),
     })
 }

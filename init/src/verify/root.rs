@@ -45,24 +45,27 @@ fn sha256_hex(bytes: &[u8]) -> String {
     azl_formats::manifest::Hex(&azl_formats::sha256(bytes)).to_string()
 }
 
-/// Assemble the verified root at `/sysroot`. Returns the verified manifest.
+/// Assemble the verified root at `/sysroot` from the slot partition
+/// `partname` (chosen by `update::select`, or `spec.partition`). Returns
+/// the verified manifest.
 pub fn assemble(
     spec: &RootSpec,
+    partname: &str,
     board: &str,
     measurer: &mut Measurer,
 ) -> Result<Verified, RootError> {
     let wait = Duration::from_secs(u64::from(spec.wait_s));
-    let part = partition::find(&spec.partition, wait).map_err(RootError::Partition)?;
+    let part = partition::find(partname, wait).map_err(RootError::Partition)?;
     log::info!(
         "root: {} is {} (GPT entry {} of {}, {} MiB)",
-        spec.partition,
+        partname,
         part.dev,
         part.number,
         part.disk,
         part.size_bytes >> 20
     );
-    let verified = manifest::load(&part, &spec.partition, board, spec.allow_unsigned)
-        .map_err(RootError::Manifest)?;
+    let verified =
+        manifest::load(&part, partname, board, spec.allow_unsigned).map_err(RootError::Manifest)?;
     let m = &verified.manifest;
     if verified.signed {
         log::info!(

@@ -38,6 +38,9 @@ pub struct ImageConfig {
 pub struct ImageSection {
     pub name: Spanned<String>,
     pub version: Spanned<String>,
+    /// Anti-rollback security version written to the manifest (default 0).
+    #[serde(default)]
+    pub security_version: u32,
     pub hostname: Spanned<String>,
     /// Board name, or a path to a board file (contains `/` or ends in `.toml`).
     pub board: Option<Spanned<String>>,
@@ -192,6 +195,7 @@ impl BoardRef {
 pub struct ImageSettings {
     pub name: String,
     pub version: String,
+    pub security_version: u32,
     pub hostname: String,
     pub board: Option<BoardRef>,
     pub init: Option<PathBuf>,
@@ -303,6 +307,7 @@ impl Config {
         ImageSettings {
             name: img.name.get_ref().clone(),
             version: img.version.get_ref().clone(),
+            security_version: img.security_version,
             hostname: img.hostname.get_ref().clone(),
             board,
             init,

@@ -126,6 +126,7 @@ fn fixture(key: Option<&SigningKey>, edit: impl FnOnce(&mut Manifest)) -> Fixtur
         board: "qemu-virt".into(),
         image_name: "demo".into(),
         image_version: "1.2.3".into(),
+        security_version: 0,
         build_epoch: 1_700_000_000,
         disk_guid: placed.disk_guid,
         partitions: partitions.clone(),

@@ -1,0 +1,394 @@
+//! Stage 1's choice of the root slot from the boot state: the pending
+//! trial (its try used up and written *before* booting), else the
+//! committed slot, else the other good one. The chosen slot's manifest
+//! must verify, be at or above the floor and be the one the state
+//! recorded; a slot that fails is recorded as refused and the choice is
+//! made again. A blank state (first boot) becomes the factory state of the
+//! verified `root-a`; a corrupt pair is rebuilt from the slots' verified
+//! manifests (recovery). What was booted goes to [`paths::BOOTED`].
+use super::bootctl::{self, BootControl, BootCtlError};
+use azl_formats::booted::Booted;
+use azl_formats::bootstate::{text, BootState, Slot, SlotInfo, SlotState};
+use azl_formats::envelope::Enveloped;
+use azl_formats::manifest::{Digest, Hex};
+use azl_formats::paths;
+use std::fmt;
+
+/// What stage 1 learnt from a slot's verified manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlotManifest {
+    pub security_version: u32,
+    pub version: String,
+    pub digest: Digest,
+}
+
+/// The decision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pick {
+    pub slot: Slot,
+    pub trial: bool,
+    pub manifest: SlotManifest,
+    /// Why the state was rebuilt (corrupt pair), if it was.
+    pub recovery: Option<String>,
+}
+
+impl Pick {
+    pub fn booted(&self) -> Booted {
+        Booted {
+            slot: self.slot,
+            trial: self.trial,
+            manifest_sha256: self.manifest.digest,
+            security_version: self.manifest.security_version,
+            recovery: self.recovery.as_deref().map(text),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub enum SelectError {
+    State(BootCtlError),
+    /// No slot may boot; the state (as written) says why for each.
+    NothingBootable {
+        detail: String,
+    },
+    /// First boot: the factory slot does not verify.
+    Factory {
+        slot: Slot,
+        why: String,
+    },
+    /// Recovery: no slot verifies.
+    NoSlotVerifies {
+        detail: String,
+    },
+}
+
+impl fmt::Display for SelectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::State(e) => write!(f, "{e}"),
+            Self::NothingBootable { detail } => {
+                write!(f, "boot state allows no slot to boot: {detail}")
+            }
+            Self::Factory { slot, why } => write!(
+                f,
+                "first boot: the factory slot {slot} does not verify, no boot state written: {why}"
+            ),
+            Self::NoSlotVerifies { detail } => write!(
+                f,
+                "boot state is corrupt and no slot verifies for recovery: {detail}"
+            ),
+        }
+    }
+}
+
+fn describe(s: &BootState) -> String {
+    let slots: Vec<String> = Slot::ALL
+        .iter()
+        .map(|&sl| {
+            let i = s.slot(sl);
+            let why = if i.reason.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", i.reason)
+            };
+            format!("{sl} {:?} v{}{why}", i.state, i.security_version)
+        })
+        .collect();
+    format!("floor {}; {}", s.floor, slots.join("; "))
+}
+
+/// Decide which slot boots. `probe(slot)` finds the slot and verifies its
+/// manifest (signature, board, position), returning what it holds.
+pub fn pick(
+    ctl: &mut dyn BootControl,
+    probe: &mut dyn FnMut(Slot) -> Result<SlotManifest, String>,
+) -> Result<Pick, SelectError> {
+    let (mut state, recovery) = match bootctl::state(ctl) {
+        Ok(s) => (s, None),
+        Err(BootCtlError::Blank { dev }) => {
+            let m = probe(Slot::A).map_err(|why| SelectError::Factory { slot: Slot::A, why })?;
+            let s = BootState::factory(m.security_version, &m.version, m.digest);
+            ctl.write(&s).map_err(SelectError::State)?;
+            log::info!(
+                "boot state: first boot, factory state written to {dev} ({} committed, security version {})",
+                Slot::A,
+                m.security_version
+            );
+            (s, None)
+        }
+        Err(e @ BootCtlError::Corrupt { .. }) => {
+            let why = e.to_string();
+            let s = rebuild(ctl, probe, &why)?;
+            (s, Some(why))
+        }
+        Err(e) => return Err(SelectError::State(e)),
+    };
+    // Each refusal marks a slot bad, so two rounds cover both slots.
+    for _ in 0..3 {
+        let floor = state.floor;
+        let choice = state
+            .choose(floor)
+            .ok_or_else(|| SelectError::NothingBootable {
+                detail: describe(&state),
+            })?;
+        if let Some(next) = &choice.write {
+            ctl.write(next).map_err(SelectError::State)?;
+            state = next.clone();
+        }
+        let recorded = state.slot(choice.slot).manifest_sha256;
+        let refusal = match probe(choice.slot) {
+            Err(why) => why,
+            Ok(m) if m.security_version < floor => format!(
+                "its manifest has security version {}, below the floor {floor}",
+                m.security_version
+            ),
+            Ok(m) if m.digest != recorded => format!(
+                "manifest {} is not the one the boot state recorded ({})",
+                Hex(m.digest.get(..8).unwrap_or_default()),
+                Hex(recorded.get(..8).unwrap_or_default())
+            ),
+            Ok(manifest) => {
+                return Ok(Pick {
+                    slot: choice.slot,
+                    trial: choice.trial,
+                    manifest,
+                    recovery,
+                })
+            }
+        };
+        log::error!("boot state: refusing {}: {refusal}", choice.slot);
+        state = if choice.trial {
+            state
+                .fail_trial(choice.slot, &refusal)
+                .unwrap_or_else(|_| state.refuse(choice.slot, &refusal))
+        } else {
+            state.refuse(choice.slot, &refusal)
+        };
+        ctl.write(&state).map_err(SelectError::State)?;
+    }
+    Err(SelectError::NothingBootable {
+        detail: describe(&state),
+    })
+}
+
+/// A corrupt pair: boot the verifying slot with the highest security
+/// version, recorded as committed; the other slot is recorded as it
+/// verified (good) or empty. The floor becomes the chosen version.
+fn rebuild(
+    ctl: &mut dyn BootControl,
+    probe: &mut dyn FnMut(Slot) -> Result<SlotManifest, String>,
+    why: &str,
+) -> Result<BootState, SelectError> {
+    log::error!("!!! RECOVERY: {why}; rebuilding it from the slots' verified manifests");
+    let mut found: Vec<(Slot, SlotManifest)> = Vec::new();
+    let mut failures = Vec::new();
+    for s in Slot::ALL {
+        match probe(s) {
+            Ok(m) => found.push((s, m)),
+            Err(e) => failures.push(format!("{s}: {e}")),
+        }
+    }
+    // Highest version wins; slot A on a tie.
+    let best = found
+        .iter()
+        .enumerate()
+        .max_by_key(|(i, (_, m))| (m.security_version, usize::MAX - i))
+        .map(|(_, x)| x.clone())
+        .ok_or_else(|| SelectError::NoSlotVerifies {
+            detail: failures.join("; "),
+        })?;
+    let (slot, m) = best;
+    let mut s = BootState::factory(m.security_version, &m.version, m.digest);
+    let mut slots = [SlotInfo::empty(), SlotInfo::empty()];
+    for (sl, sm) in &found {
+        let (state, reason) = if sm.security_version >= m.security_version {
+            (SlotState::Good, "")
+        } else {
+            (
+                SlotState::Bad,
+                "recovery: below the security version of the slot booted",
+            )
+        };
+        if let Some(dst) = slots.get_mut(azl_formats::bootstate::slot_index(*sl)) {
+            *dst = SlotInfo {
+                state,
+                security_version: sm.security_version,
+                version: text(&sm.version),
+                manifest_sha256: sm.digest,
+                reason: text(reason),
+            };
+        }
+    }
+    s.slots = slots;
+    s.active = slot;
+    ctl.write(&s).map_err(SelectError::State)?;
+    log::error!(
+        "!!! RECOVERY: booting {slot} (security version {}), floor {}",
+        m.security_version,
+        s.floor
+    );
+    Ok(s)
+}
+
+/// Keep what was booted for stage 2 and `update`.
+pub fn record(pick: &Pick) -> Result<(), String> {
+    let bytes = pick.booted().to_bytes().map_err(|e| e.to_string())?;
+    std::fs::create_dir_all("/run/azl-edge")
+        .and_then(|()| std::fs::write(paths::BOOTED, bytes))
+        .map_err(|e| format!("{}: {e}", paths::BOOTED))
+}
+
+/// What stage 1 recorded, if this boot went through the boot state.
+pub fn booted(path: &str) -> Result<Booted, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("{path}: {e}"))?;
+    Booted::from_bytes(&bytes).map_err(|e| format!("{path}: {e}"))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+    use crate::update::bootctl::initramfs_select::InitramfsSelect;
+    use crate::update::bootctl::tests::temp_store;
+
+    fn m(sv: u32, d: u8) -> SlotManifest {
+        SlotManifest {
+            security_version: sv,
+            version: format!("v{sv}"),
+            digest: [d; 32],
+        }
+    }
+
+    fn installed_b(ctl: &mut InitramfsSelect) {
+        bootctl::begin_install(ctl, Slot::B).unwrap();
+        bootctl::mark_trial(ctl, Slot::B, 5, "v5", [0xb; 32]).unwrap();
+    }
+
+    #[test]
+    fn first_boot_writes_the_factory_state_of_root_a_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ctl = InitramfsSelect::open(&temp_store(dir.path())).unwrap();
+        let mut probes = Vec::new();
+        let p = pick(&mut ctl, &mut |s| {
+            probes.push(s);
+            Ok(m(3, 0xa))
+        })
+        .unwrap();
+        assert_eq!(
+            (p.slot, p.trial, p.recovery.clone()),
+            (Slot::A, false, None)
+        );
+        let s = bootctl::state(&mut ctl).unwrap();
+        assert_eq!(s, BootState::factory(3, "v3", [0xa; 32]));
+        let seq = ctl.read().unwrap().seq();
+        pick(&mut ctl, &mut |_| Ok(m(3, 0xa))).unwrap();
+        assert_eq!(
+            ctl.read().unwrap().seq(),
+            seq,
+            "nothing written on a plain boot"
+        );
+        // A factory slot that does not verify writes nothing.
+        let dir2 = tempfile::tempdir().unwrap();
+        let mut c2 = InitramfsSelect::open(&temp_store(dir2.path())).unwrap();
+        let e = pick(&mut c2, &mut |_| Err("bad signature".into())).unwrap_err();
+        assert!(matches!(e, SelectError::Factory { .. }), "{e}");
+        assert!(matches!(
+            bootctl::state(&mut c2),
+            Err(BootCtlError::Blank { .. })
+        ));
+    }
+
+    #[test]
+    fn the_trial_is_used_up_before_the_slot_is_probed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = temp_store(dir.path());
+        let mut ctl = InitramfsSelect::open(&path).unwrap();
+        ctl.write(&BootState::factory(3, "v3", [0xa; 32])).unwrap();
+        installed_b(&mut ctl);
+        let mut seen = None;
+        let p = pick(&mut ctl, &mut |s| {
+            let mut other = InitramfsSelect::open(&path).unwrap();
+            seen = Some(bootctl::state(&mut other).unwrap().slot(s).state);
+            Ok(m(5, 0xb))
+        })
+        .unwrap();
+        assert_eq!((p.slot, p.trial), (Slot::B, true));
+        assert_eq!(seen, Some(SlotState::Trying));
+        // The next boot without a commit falls back to A.
+        let p = pick(&mut ctl, &mut |_| Ok(m(3, 0xa))).unwrap();
+        assert_eq!((p.slot, p.trial), (Slot::A, false));
+        let s = bootctl::state(&mut ctl).unwrap();
+        assert_eq!(s.slot(Slot::B).state, SlotState::Bad);
+    }
+
+    #[test]
+    fn a_trial_with_another_manifest_than_recorded_is_failed() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ctl = InitramfsSelect::open(&temp_store(dir.path())).unwrap();
+        ctl.write(&BootState::factory(3, "v3", [0xa; 32])).unwrap();
+        installed_b(&mut ctl);
+        let p = pick(&mut ctl, &mut |s| match s {
+            Slot::A => Ok(m(3, 0xa)),
+            Slot::B => Ok(m(5, 0xee)),
+        })
+        .unwrap();
+        assert_eq!((p.slot, p.trial), (Slot::A, false));
+        let s = bootctl::state(&mut ctl).unwrap();
+        assert_eq!(s.slot(Slot::B).state, SlotState::Bad);
+        assert!(s
+            .slot(Slot::B)
+            .reason
+            .contains("not the one the boot state recorded"));
+    }
+
+    #[test]
+    fn a_slot_below_the_floor_is_refused_even_if_the_record_says_otherwise() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ctl = InitramfsSelect::open(&temp_store(dir.path())).unwrap();
+        let mut s = BootState::factory(3, "v3", [0xa; 32]);
+        s.slots[1] = SlotInfo {
+            state: SlotState::Good,
+            security_version: 4,
+            manifest_sha256: [0xb; 32],
+            ..SlotInfo::empty()
+        };
+        ctl.write(&s).unwrap();
+        // Slot A's manifest now says version 2 (the record says 3).
+        let p = pick(&mut ctl, &mut |s| match s {
+            Slot::A => Ok(m(2, 0xa)),
+            Slot::B => Ok(m(4, 0xb)),
+        })
+        .unwrap();
+        assert_eq!(p.slot, Slot::B);
+        let after = bootctl::state(&mut ctl).unwrap();
+        assert_eq!(after.active, Slot::B);
+        assert!(after.slot(Slot::A).reason.contains("below the floor 3"));
+        // And when no slot is left, boot is refused with the reasons.
+        let e = pick(&mut ctl, &mut |_| Err("gone".into())).unwrap_err();
+        assert!(e.to_string().contains("gone"), "{e}");
+    }
+
+    #[test]
+    fn a_corrupt_pair_boots_the_highest_verifying_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = temp_store(dir.path());
+        let mut raw = std::fs::read(&path).unwrap();
+        raw[0] = 0xff;
+        std::fs::write(&path, &raw).unwrap();
+        let mut ctl = InitramfsSelect::open(&path).unwrap();
+        let p = pick(&mut ctl, &mut |s| match s {
+            Slot::A => Ok(m(3, 0xa)),
+            Slot::B => Ok(m(6, 0xb)),
+        })
+        .unwrap();
+        assert_eq!((p.slot, p.trial), (Slot::B, false));
+        assert!(p.recovery.unwrap().contains("unreadable"));
+        let s = bootctl::state(&mut ctl).unwrap();
+        assert_eq!((s.active, s.floor), (Slot::B, 6));
+        assert_eq!(s.slot(Slot::A).state, SlotState::Bad);
+        // Neither verifies: no boot.
+        std::fs::write(&path, &raw).unwrap();
+        let e = pick(&mut ctl, &mut |_| Err("no manifest".into())).unwrap_err();
+        assert!(matches!(e, SelectError::NoSlotVerifies { .. }), "{e}");
+    }
+}

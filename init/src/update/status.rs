@@ -1,0 +1,198 @@
+//! `update status` output, as text for people or JSON for tools: the
+//! backend, the running slot (trial or not), the committed slot, a pending
+//! trial, the floor, and per slot its state, versions, manifest digest and
+//! why its last trial failed.
+use azl_formats::booted::Booted;
+use azl_formats::bootstate::{BootState, Slot, SlotState};
+use azl_formats::manifest::Hex;
+
+/// Everything `update status` reports.
+pub struct Report<'a> {
+    pub backend: &'a str,
+    pub location: &'a str,
+    pub state: &'a BootState,
+    /// What stage 1 recorded (`None`: not known, e.g. booted without it).
+    pub booted: Option<&'a Booted>,
+}
+
+fn state_name(s: SlotState) -> &'static str {
+    match s {
+        SlotState::Empty => "empty",
+        SlotState::Writing => "writing",
+        SlotState::Installed => "installed",
+        SlotState::Trying => "trying",
+        SlotState::Good => "good",
+        SlotState::Bad => "bad",
+    }
+}
+
+/// A JSON string literal.
+fn js(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+pub fn text(r: &Report) -> String {
+    let s = r.state;
+    let mut out = format!("boot control: {} ({})\n", r.backend, r.location);
+    match r.booted {
+        Some(b) => {
+            out.push_str(&format!(
+                "running:      {}{}\n",
+                b.slot,
+                if b.trial {
+                    " (trial boot, not committed)"
+                } else {
+                    ""
+                }
+            ));
+            if let Some(why) = &b.recovery {
+                out.push_str(&format!("RECOVERY:     {why}\n"));
+            }
+        }
+        None => out.push_str("running:      unknown (stage 1 left no record)\n"),
+    }
+    out.push_str(&format!("committed:    {}\n", s.active));
+    out.push_str(&format!(
+        "trial:        {}\n",
+        s.trial.map_or("none pending".to_string(), |t| format!(
+            "{t} on the next boot"
+        ))
+    ));
+    out.push_str(&format!("floor:        security version {}\n", s.floor));
+    for slot in Slot::ALL {
+        let i = s.slot(slot);
+        out.push_str(&format!(
+            "{slot}:       {:<9} version {:<12} security {:<4} manifest {}\n",
+            state_name(i.state),
+            if i.version.is_empty() {
+                "-"
+            } else {
+                i.version.as_str()
+            },
+            i.security_version,
+            Hex(&i.manifest_sha256)
+        ));
+        if !i.reason.is_empty() {
+            out.push_str(&format!("              last trial failed: {}\n", i.reason));
+        }
+    }
+    out
+}
+
+pub fn json(r: &Report) -> String {
+    let s = r.state;
+    let running = r.booted.map_or("null".to_string(), |b| {
+        format!(
+            "{{\"slot\":{},\"trial\":{},\"manifest_sha256\":{},\"security_version\":{},\"recovery\":{}}}",
+            js(b.slot.partition()),
+            b.trial,
+            js(&Hex(&b.manifest_sha256).to_string()),
+            b.security_version,
+            b.recovery.as_ref().map_or("null".to_string(), |w| js(w))
+        )
+    });
+    let slots: Vec<String> = Slot::ALL
+        .iter()
+        .map(|&slot| {
+            let i = s.slot(slot);
+            format!(
+                "{{\"name\":{},\"state\":{},\"version\":{},\"security_version\":{},\"manifest_sha256\":{},\"failure\":{}}}",
+                js(slot.partition()),
+                js(state_name(i.state)),
+                js(&i.version),
+                i.security_version,
+                js(&Hex(&i.manifest_sha256).to_string()),
+                if i.reason.is_empty() { "null".to_string() } else { js(&i.reason) }
+            )
+        })
+        .collect();
+    format!(
+        "{{\"backend\":{},\"location\":{},\"running\":{running},\"committed\":{},\"trial_pending\":{},\"floor\":{},\"slots\":[{}]}}\n",
+        js(r.backend),
+        js(r.location),
+        js(s.active.partition()),
+        s.trial.map_or("null".to_string(), |t| js(t.partition())),
+        s.floor,
+        slots.join(",")
+    )
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+
+    fn sample() -> (BootState, Booted) {
+        let s = BootState::factory(3, "1.0", [0xa; 32])
+            .begin_install(Slot::B)
+            .unwrap()
+            .finish_install(Slot::B, 4, "2.0 \"beta\"", [0xb; 32])
+            .unwrap()
+            .choose(0)
+            .unwrap()
+            .write
+            .unwrap()
+            .fail_trial(Slot::B, "service web crash-looped")
+            .unwrap();
+        let b = Booted {
+            slot: Slot::A,
+            trial: false,
+            manifest_sha256: [0xa; 32],
+            security_version: 3,
+            recovery: None,
+        };
+        (s, b)
+    }
+
+    #[test]
+    fn json_is_valid_and_complete() {
+        let (s, b) = sample();
+        let r = Report {
+            backend: "initramfs-select",
+            location: "/dev/vda4",
+            state: &s,
+            booted: Some(&b),
+        };
+        let v: serde_json::Value = serde_json::from_str(&json(&r)).unwrap();
+        assert_eq!(v["running"]["slot"], "root-a");
+        assert_eq!(v["running"]["trial"], false);
+        assert_eq!(v["committed"], "root-a");
+        assert_eq!(v["trial_pending"], serde_json::Value::Null);
+        assert_eq!(v["floor"], 3);
+        assert_eq!(v["slots"][1]["state"], "bad");
+        assert_eq!(v["slots"][1]["version"], "2.0 \"beta\"");
+        assert_eq!(v["slots"][1]["failure"], "service web crash-looped");
+        assert_eq!(v["slots"][0]["manifest_sha256"], "0a".repeat(32));
+        let none = Report { booted: None, ..r };
+        let v: serde_json::Value = serde_json::from_str(&json(&none)).unwrap();
+        assert_eq!(v["running"], serde_json::Value::Null);
+    }
+
+    #[test]
+    fn text_names_running_slot_and_failure() {
+        let (s, mut b) = sample();
+        b.trial = true;
+        let t = text(&Report {
+            backend: "initramfs-select",
+            location: "/dev/vda4",
+            state: &s,
+            booted: Some(&b),
+        });
+        assert!(t.contains("running:      root-a (trial boot"), "{t}");
+        assert!(
+            t.contains("last trial failed: service web crash-looped"),
+            "{t}"
+        );
+        assert!(t.contains("floor:        security version 3"), "{t}");
+    }
+}
