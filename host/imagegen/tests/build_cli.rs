@@ -2,6 +2,13 @@
 //! synthetic kernel package (fake arm64 Image, modules built with the
 //! `object` crate, compressed the ways distributions ship them) and a fake
 //! aarch64 init. The initramfs is cross-checked with `gzip` and `cpio`.
+// Test helpers outside #[test] fns (fixtures, builders) fail the test by panicking.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 use azl_formats::envelope::Enveloped;
 use azl_formats::{BootConfig, ServiceTable};
 use object::write::Object;

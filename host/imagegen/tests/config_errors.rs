@@ -1,5 +1,12 @@
 //! Every configuration error imagegen reports, with its `file:line`, and
 //! the service compilation (defaults, references, start order).
+// Test helpers outside #[test] fns (fixtures, expect()) fail the test by panicking.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 use azl_formats::{CrashLoopAction, Readiness, RestartPolicy};
 use azl_image::config::Config;
 use azl_image::expand::MapEnv;

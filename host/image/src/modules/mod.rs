@@ -109,7 +109,7 @@ impl Resolver<'_> {
             Some(State::Done) => return Ok(()),
             Some(State::Visiting) => {
                 let start = self.stack.iter().position(|s| s == name).unwrap_or(0);
-                let mut cycle = self.stack[start..].to_vec();
+                let mut cycle = self.stack.get(start..).unwrap_or_default().to_vec();
                 cycle.push(name.to_string());
                 return Err(ModuleError::Cycle(cycle));
             }
