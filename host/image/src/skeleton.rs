@@ -11,9 +11,10 @@ use azl_imagepath::ImagePath;
 
 /// Base directories and their modes.
 pub const DIRS: &[(&str, u32)] = &[
-    ("/data", 0o755),
+    (paths::DATA, 0o755),
     ("/dev", 0o755),
     ("/etc", 0o755),
+    // The directory of paths::BOOT_CONFIG, SERVICE_TABLE, MANIFEST_PUBLIC_KEY.
     ("/etc/azl-edge", 0o755),
     ("/proc", 0o555),
     ("/root", 0o700),
@@ -26,16 +27,6 @@ pub const DIRS: &[(&str, u32)] = &[
 /// devtmpfs, tmpfs): anything the image put below them would be hidden.
 pub const BOOT_MOUNTS: &[&str] = &["/dev", "/proc", "/run", "/sys", "/tmp"];
 
-pub const INIT: &str = "/init";
-pub const INITCTL: &str = "/sbin/initctl";
-/// Mount point of the persistent data partition.
-pub const DATA: &str = "/data";
-/// init in a root filesystem (stage 2 is exec'ed from here).
-pub const ROOT_INIT: &str = "/sbin/init";
-/// Where stage 1 assembles the root before switching to it.
-pub const SYSROOT: &str = "/sysroot";
-/// The public key stage 1 checks the manifest signature with.
-pub const MANIFEST_PUB: &str = "/etc/azl-edge/manifest.pub";
 pub const CONSOLE: &str = "/dev/console";
 pub const HOSTNAME: &str = "/etc/hostname";
 pub const PASSWD: &str = "/etc/passwd";
@@ -74,12 +65,12 @@ pub fn add_base(
         },
     )?;
     set.insert(
-        path(INIT)?,
+        path(paths::INIT)?,
         Node::file(Content::Bytes(init), 0o755, gen("the init binary")),
     )?;
     set.insert(
-        path(INITCTL)?,
-        Node::symlink(INIT, gen("initctl, a link to init")),
+        path(paths::INITCTL)?,
+        Node::symlink(paths::INIT, gen("initctl, a link to init")),
     )?;
     let files = [
         (HOSTNAME, format!("{hostname}\n").into_bytes(), "hostname"),
@@ -116,12 +107,12 @@ pub fn add_modules(set: &mut FileSet, modules: &ModuleSet) -> Result<(), Conflic
 /// for signed images, the public key.
 pub fn add_stage1(set: &mut FileSet, public_key: Option<&[u8; 32]>) -> Result<(), Conflict> {
     set.insert(
-        path(SYSROOT)?,
+        path(paths::SYSROOT)?,
         Node::dir(0o755, gen("mount point of the verified root")),
     )?;
     if let Some(pk) = public_key {
         set.insert(
-            path(MANIFEST_PUB)?,
+            path(paths::MANIFEST_PUBLIC_KEY)?,
             Node::file(
                 Content::Bytes(pk.to_vec()),
                 0o444,
@@ -144,7 +135,7 @@ mod tests {
     fn base_layout() {
         let mut s = FileSet::new();
         add_base(&mut s, b"\x7fELF".to_vec(), "edge", &UserDb::root_only()).unwrap();
-        assert_eq!(s.resolve(&p(INITCTL)).unwrap(), p(INIT));
+        assert_eq!(s.resolve(&p(paths::INITCTL)).unwrap(), p(paths::INIT));
         let c = s.get(&p(CONSOLE)).unwrap();
         assert_eq!(
             (c.mode, &c.kind),
@@ -158,6 +149,15 @@ mod tests {
         assert!(s.get(&p("/sbin")).unwrap().is_dir());
         for (d, _) in DIRS {
             assert!(s.get(&p(d)).unwrap().is_dir(), "{d}");
+        }
+        // The files init reads from azl-edge's directory have it.
+        for f in [
+            paths::BOOT_CONFIG,
+            paths::SERVICE_TABLE,
+            paths::MANIFEST_PUBLIC_KEY,
+        ] {
+            let parent = p(f).parent().unwrap();
+            assert!(DIRS.iter().any(|(d, _)| *d == parent.as_str()), "{f}");
         }
     }
 }
