@@ -499,6 +499,8 @@ mod tests {
             ours.superblock_and_tree == hash_bytes,
             "hash area bytes differ, {blocks} blocks"
         );
+        // The device's verifier accepts veritysetup's output, and so ours.
+        check_with_verified_tree(&data, params, root, &hash_bytes);
 
         // veritysetup verifies our hash file, and rejects a corrupted data block.
         let hash_file = dir.path().join("hash.ours");
@@ -544,6 +546,99 @@ mod tests {
 
     fn params() -> VerityParams {
         VerityParams::new(SALT.to_vec(), UUID)
+    }
+
+    /// The device side's streaming verifier (azl_formats::verity) accepts
+    /// `area` (a hash area for `data` with root hash `root`): the area
+    /// verifies, every data block passes, a flipped data block or a
+    /// flipped tree byte fails.
+    fn check_with_verified_tree(data: &[u8], params: &VerityParams, root: [u8; 32], area: &[u8]) {
+        use azl_formats::verity::VerifiedTree;
+        let dbs = params.data_block_size as usize;
+        let blocks = data.len() / dbs;
+        let hbs = u64::from(params.hash_block_size);
+        let out = VerityOutput {
+            root_hash: root,
+            superblock_and_tree: area.to_vec(),
+            data_blocks: blocks as u64,
+        };
+        let hash_offset = (data.len() as u64).next_multiple_of(hbs);
+        let v = out.to_manifest(params, hash_offset).unwrap();
+        let limit = u64::MAX;
+        assert_eq!(
+            VerifiedTree::expected_size(&v, limit).unwrap(),
+            area.len() as u64
+        );
+        let tree = VerifiedTree::new(&v, area.to_vec(), limit)
+            .unwrap_or_else(|e| panic!("{blocks} blocks: device rejects the hash area: {e:?}"));
+        assert_eq!(tree.area(), area);
+        for (i, block) in data.chunks_exact(dbs).enumerate() {
+            assert!(tree.check_block(i as u64, block), "block {i} of {blocks}");
+        }
+        // Flipped data: first, middle and last block.
+        for i in [0, blocks / 2, blocks - 1] {
+            let mut block = data[i * dbs..(i + 1) * dbs].to_vec();
+            block[dbs / 3] ^= 0x04;
+            assert!(
+                !tree.check_block(i as u64, &block),
+                "flipped block {i} of {blocks}"
+            );
+        }
+        // A block in the wrong place, a short block, an index past the end.
+        if blocks > 1 && data[..dbs] != data[dbs..2 * dbs] {
+            assert!(!tree.check_block(1, &data[..dbs]));
+        }
+        assert!(!tree.check_block(0, &data[..dbs - 1]));
+        assert!(!tree.check_block(blocks as u64, &data[..dbs]));
+        // A flipped byte anywhere in the area (superblock, each level) is refused.
+        for at in [0, 80, area.len() / 2, area.len() - 1] {
+            let mut bad = area.to_vec();
+            bad[at] ^= 0x01;
+            // The superblock's padding and the tree's padding are checked
+            // too: there is no byte of the area the device ignores.
+            assert!(
+                VerifiedTree::new(&v, bad, limit).is_err(),
+                "{blocks} blocks: flipped area byte {at} accepted"
+            );
+        }
+        // A different root hash is refused: by the tree, or (one data
+        // block, no tree: the root hash is that block's digest) by the block.
+        let mut other = v.clone();
+        other.root_hash[0] ^= 0x01;
+        match VerifiedTree::new(&other, area.to_vec(), limit) {
+            Err(_) => assert!(blocks > 1),
+            Ok(t) => assert!(blocks == 1 && !t.check_block(0, &data[..dbs])),
+        }
+    }
+
+    #[test]
+    fn verity_output_passes_the_device_verifier() {
+        let mut p = params();
+        for (blocks, seed) in [
+            (1, 1),
+            (2, 2),
+            (127, 3),
+            (128, 4),
+            (129, 5),
+            (128 * 128 + 1, 6),
+        ] {
+            let data = random_bytes(blocks * p.data_block_size as usize, seed);
+            let out = build(&data, &p).unwrap();
+            check_with_verified_tree(&data, &p, out.root_hash, &out.superblock_and_tree);
+        }
+        // Other salts and block sizes: no salt, the longest, small blocks.
+        for (salt, dbs, hbs) in [
+            (vec![], 4096, 4096),
+            (vec![7; 256], 512, 1024),
+            (vec![1], 1024, 512),
+        ] {
+            p.salt = salt;
+            p.data_block_size = dbs;
+            p.hash_block_size = hbs;
+            let data = random_bytes(300 * dbs as usize, u64::from(dbs));
+            let out = build(&data, &p).unwrap();
+            check_with_verified_tree(&data, &p, out.root_hash, &out.superblock_and_tree);
+        }
     }
 
     #[test]
