@@ -185,7 +185,7 @@ struct Header {
 
 fn pad4(w: &mut impl Write, len: u64) -> io::Result<()> {
     let pad = (4 - (len % 4) as usize) % 4;
-    w.write_all(&[0u8; 3][..pad])
+    w.write_all([0u8; 3].get(..pad).unwrap_or_default())
 }
 
 fn write_member<W: Write>(

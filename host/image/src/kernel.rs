@@ -124,13 +124,13 @@ fn check_image(path: &Path) -> Result<(), KernelError> {
     let mut head = [0u8; 64];
     let mut f = std::fs::File::open(path).map_err(io(path))?;
     let mut n = 0;
-    while n < head.len() {
-        match f.read(&mut head[n..]).map_err(io(path))? {
+    while let Some(rest) = head.get_mut(n..).filter(|r| !r.is_empty()) {
+        match f.read(rest).map_err(io(path))? {
             0 => break,
             k => n += k,
         }
     }
-    let head = &head[..n];
+    let head = head.get(..n).unwrap_or_default();
     let is_image = head.get(ARM64_MAGIC_OFFSET..ARM64_MAGIC_OFFSET + 4) == Some(ARM64_MAGIC);
     if is_image || head.starts_with(GZIP_MAGIC) {
         Ok(())

@@ -292,7 +292,7 @@ pub fn compile(
     };
 
     if root_mode == RootMode::Disk {
-        let data = image_path(skeleton::DATA)?;
+        let data = image_path(paths::DATA)?;
         if let Some((path, loc)) = set.iter().find_map(|(p, n)| match &n.origin {
             Origin::Config(loc) if p.starts_with(&data) && *p != data => {
                 Some((p.to_string(), loc.clone()))
@@ -309,7 +309,7 @@ pub fn compile(
     let boot_cfg_bytes = encode("boot config", &boot_config)?;
     let services_bytes = encode("service table", &services)?;
     set.set_content(
-        &image_path(skeleton::INIT)?,
+        &image_path(paths::INIT)?,
         Content::Bytes(init_bytes.clone()),
     );
     set.set_content(
@@ -342,19 +342,20 @@ pub fn compile(
             // The root gets init as /sbin/init (stage 2 runs from there);
             // the initramfs only what stage 1 needs.
             set.insert(
-                image_path(skeleton::ROOT_INIT)?,
+                image_path(paths::ROOT_INIT)?,
                 Node::file(
                     Content::Bytes(init_bytes.clone()),
                     0o755,
                     Origin::Generated("the init binary".into()),
                 ),
             )
-            .map_err(internal(skeleton::ROOT_INIT))?;
+            .map_err(internal(paths::ROOT_INIT))?;
             let mut stage1 = FileSet::new();
             skeleton::add_base(&mut stage1, init_bytes, &settings.hostname, &users)
                 .map_err(internal("/"))?;
             skeleton::add_modules(&mut stage1, &modules).map_err(internal(paths::MODULES_DIR))?;
-            skeleton::add_stage1(&mut stage1, public_key.as_ref()).map_err(internal("/sysroot"))?;
+            skeleton::add_stage1(&mut stage1, public_key.as_ref())
+                .map_err(internal(paths::SYSROOT))?;
             stage1.set_content(
                 &image_path(paths::BOOT_CONFIG)?,
                 Content::Bytes(boot_cfg_bytes.clone()),

@@ -96,6 +96,13 @@ pub enum Conflict {
     Generated { path: ImagePath, what: String },
     #[error("parent {parent} is not a directory in the image ({})", describe(.origin))]
     ParentNotDir { parent: ImagePath, origin: Origin },
+    /// A path imagegen generated (a built-in one, or a module's install
+    /// path) is not a valid image path.
+    #[error("{path:?} is not a valid image path: {source}")]
+    InvalidPath {
+        path: String,
+        source: azl_imagepath::PathError,
+    },
 }
 
 fn already(o: &Origin) -> String {

@@ -8,8 +8,10 @@ use crate::diag::Diagnostics;
 use crate::rootfs::{FileSet, Kind, ResolveError};
 use crate::toposort::stable_toposort;
 use crate::users::UserDb;
+use azl_formats::limits::{self, LimitError, MAX_ID};
 use azl_formats::{CrashLoop, CrashLoopAction, Readiness, RestartPolicy, Service, ServiceTable};
 use azl_imagepath::{ImagePath, PathError};
+use std::collections::{HashMap, HashSet};
 use toml::Spanned;
 
 pub const DEFAULT_RESTART_DELAY_MS: u32 = 500;
@@ -64,7 +66,7 @@ pub enum ServiceError {
     UnknownUser { name: String, user: String },
     #[error("service {name:?}: unknown group {group:?} (each [[user]] defines a group of its name; or use a numeric gid)")]
     UnknownGroup { name: String, group: String },
-    #[error("service {name:?}: {key} {value} is out of range (0..=4294967294)")]
+    #[error("service {name:?}: {key} {value} is out of range (0..={MAX_ID}; {} means \"unchanged\" to the kernel)", u32::MAX)]
     IdRange {
         name: String,
         key: &'static str,
@@ -90,15 +92,10 @@ pub enum ServiceError {
     ZeroWindow { name: String },
     #[error("service {name:?}: memory_max {value} is not a size like \"64M\" or a number of bytes (K, M, G are powers of 1024)")]
     BadMemory { name: String, value: String },
-}
-
-/// The largest uid/gid (`(uid_t)-1` means "no change" to the kernel).
-const MAX_ID: u64 = u32::MAX as u64 - 1;
-
-fn valid_env_key(k: &str) -> bool {
-    let mut b = k.bytes();
-    matches!(b.next(), Some(c) if c.is_ascii_alphabetic() || c == b'_')
-        && b.all(|c| c.is_ascii_alphanumeric() || c == b'_')
+    /// A limit init enforces (`azl_formats::limits`): the message names
+    /// the service and the limit.
+    #[error("{0}")]
+    Limit(LimitError),
 }
 
 struct Ctx<'a> {
@@ -132,7 +129,7 @@ impl Ctx<'_> {
         let mut env = Vec::new();
         if let Some(e) = &s.env {
             for (k, v) in e.get_ref() {
-                if !valid_env_key(k) {
+                if !limits::valid_env_key(k) {
                     d.push(
                         self.loc(e),
                         ServiceError::BadEnvKey {
@@ -229,15 +226,16 @@ impl Ctx<'_> {
             return None;
         }
         let mut after = Vec::new();
+        let mut seen = HashSet::new();
         for a in &s.after {
             // Names are checked by the caller; invalid ones were reported there.
             if let Some(a) = azl_formats::name(a.get_ref()) {
-                if !after.contains(&a) {
+                if seen.insert(a.clone()) {
                     after.push(a);
                 }
             }
         }
-        Some(Service {
+        let service = Service {
             name: azl_formats::name(&name)?,
             exec: exec.clone(),
             env,
@@ -259,7 +257,26 @@ impl Ctx<'_> {
                 Ready::Notify => Readiness::Notify,
             },
             stop_timeout_ms: s.stop_timeout_ms.as_ref().map(|v| *v.get_ref()),
-        })
+        };
+        // What init would refuse never gets into the image.
+        if let Err(e) = limits::check_service(&service) {
+            let at = match &e {
+                LimitError::TooManyArgs { .. } | LimitError::EmptyExec { .. } => s.exec.span(),
+                LimitError::TooManyEnv { .. } | LimitError::EnvKey { .. } => {
+                    s.env.as_ref().map_or(s.name.span(), Spanned::span)
+                }
+                LimitError::IdRange { which: "gid", .. } => s
+                    .group
+                    .as_ref()
+                    .or(s.user.as_ref())
+                    .map_or(s.name.span(), Spanned::span),
+                LimitError::IdRange { .. } => s.user.as_ref().map_or(s.name.span(), Spanned::span),
+                LimitError::Nul { .. } | LimitError::NotAbsolute { .. } => s.name.span(),
+            };
+            d.push(self.cfg.source.loc(at), ServiceError::Limit(e));
+            return None;
+        }
+        Some(service)
     }
 
     fn check_exec<K: From<ServiceError>>(
@@ -355,7 +372,7 @@ impl Ctx<'_> {
                     (0, 0)
                 }
             },
-            NameOrNumber::Number(n) if *n > MAX_ID => {
+            NameOrNumber::Number(n) if *n > u64::from(MAX_ID) => {
                 d.push(
                     self.loc(u),
                     ServiceError::IdRange {
@@ -367,7 +384,7 @@ impl Ctx<'_> {
                 (0, 0)
             }
             NameOrNumber::Number(n) => {
-                let uid = *n as u32;
+                let uid = u32::try_from(*n).unwrap_or(MAX_ID);
                 // A known uid brings its primary group; an unknown one the same number.
                 (uid, self.users.user_by_uid(uid).map_or(uid, |x| x.gid))
             }
@@ -394,7 +411,7 @@ impl Ctx<'_> {
                     0
                 }
             },
-            NameOrNumber::Number(n) if *n > MAX_ID => {
+            NameOrNumber::Number(n) if *n > u64::from(MAX_ID) => {
                 d.push(
                     self.loc(g),
                     ServiceError::IdRange {
@@ -405,7 +422,7 @@ impl Ctx<'_> {
                 );
                 0
             }
-            NameOrNumber::Number(n) => *n as u32,
+            NameOrNumber::Number(n) => u32::try_from(*n).unwrap_or(MAX_ID),
         }
     }
 
@@ -437,7 +454,8 @@ pub fn compile<K: From<ServiceError>>(
     let entries: Vec<&ServiceEntry> = cfg.doc.service.iter().map(|s| s.get_ref()).collect();
 
     // Names first: `after` refers to them.
-    let mut names: Vec<(String, usize)> = Vec::new();
+    // Name → the line of its first definition.
+    let mut names: HashMap<&str, usize> = HashMap::with_capacity(entries.len());
     let mut names_ok = true;
     for s in &entries {
         let name = s.name.get_ref();
@@ -445,26 +463,31 @@ pub fn compile<K: From<ServiceError>>(
         if !azl_formats::valid_name(name) {
             d.push(loc, ServiceError::InvalidName(name.clone()));
             names_ok = false;
-        } else if let Some((_, line)) = names.iter().find(|(n, _)| n == name) {
+        } else if let Some(&line) = names.get(name.as_str()) {
             d.push(
                 loc,
                 ServiceError::Duplicate {
                     name: name.clone(),
-                    first_line: *line,
+                    first_line: line,
                 },
             );
             names_ok = false;
         } else {
-            names.push((name.clone(), loc.line.unwrap_or(0)));
+            names.insert(name, loc.line.unwrap_or(0));
         }
     }
 
-    let mut after_idx: Vec<Vec<usize>> = Vec::new();
+    // Every name (valid or not) → its first entry, for `after`.
+    let mut index: HashMap<&str, usize> = HashMap::with_capacity(entries.len());
+    for (i, s) in entries.iter().enumerate() {
+        index.entry(s.name.get_ref().as_str()).or_insert(i);
+    }
+    let mut after_idx: Vec<Vec<usize>> = Vec::with_capacity(entries.len());
     for s in &entries {
         let mut deps = Vec::new();
         for a in &s.after {
-            match entries.iter().position(|o| o.name.get_ref() == a.get_ref()) {
-                Some(i) => deps.push(i),
+            match index.get(a.get_ref().as_str()) {
+                Some(&i) => deps.push(i),
                 None => d.push(
                     ctx.loc(a),
                     ServiceError::UnknownAfter {
@@ -482,27 +505,33 @@ pub fn compile<K: From<ServiceError>>(
     if names_ok {
         match stable_toposort(&after_idx) {
             Ok(order) if d.is_empty() => {
+                let mut compiled: Vec<Option<Service>> = compiled;
                 return ServiceTable {
                     services: order
                         .into_iter()
-                        .filter_map(|i| compiled[i].clone())
+                        .filter_map(|i| compiled.get_mut(i).and_then(Option::take))
                         .collect(),
                 };
             }
             Ok(_) => {}
             Err(cycle) => {
-                let first = entries[cycle[0]];
-                let at = first
-                    .after
-                    .iter()
-                    .find(|a| a.get_ref() == entries[cycle[1]].name.get_ref())
-                    .map_or(first.name.span(), Spanned::span);
+                let entry = |k: usize| cycle.get(k).and_then(|&i| entries.get(i).copied());
+                let at = match (entry(0), entry(1)) {
+                    (Some(first), Some(next)) => first
+                        .after
+                        .iter()
+                        .find(|a| a.get_ref() == next.name.get_ref())
+                        .map_or(first.name.span(), Spanned::span),
+                    (Some(first), None) => first.name.span(),
+                    _ => 0..0,
+                };
                 d.push(
                     cfg.source.loc(at),
                     ServiceError::Cycle(
                         cycle
                             .iter()
-                            .map(|&i| entries[i].name.get_ref().clone())
+                            .filter_map(|&i| entries.get(i))
+                            .map(|e| e.name.get_ref().clone())
                             .collect(),
                     ),
                 );

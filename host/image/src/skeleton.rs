@@ -11,9 +11,10 @@ use azl_imagepath::ImagePath;
 
 /// Base directories and their modes.
 pub const DIRS: &[(&str, u32)] = &[
-    ("/data", 0o755),
+    (paths::DATA, 0o755),
     ("/dev", 0o755),
     ("/etc", 0o755),
+    // The directory of paths::BOOT_CONFIG, SERVICE_TABLE, MANIFEST_PUBLIC_KEY.
     ("/etc/azl-edge", 0o755),
     ("/proc", 0o555),
     ("/root", 0o700),
@@ -26,24 +27,16 @@ pub const DIRS: &[(&str, u32)] = &[
 /// devtmpfs, tmpfs): anything the image put below them would be hidden.
 pub const BOOT_MOUNTS: &[&str] = &["/dev", "/proc", "/run", "/sys", "/tmp"];
 
-pub const INIT: &str = "/init";
-pub const INITCTL: &str = "/sbin/initctl";
-/// Mount point of the persistent data partition.
-pub const DATA: &str = "/data";
-/// init in a root filesystem (stage 2 is exec'ed from here).
-pub const ROOT_INIT: &str = "/sbin/init";
-/// Where stage 1 assembles the root before switching to it.
-pub const SYSROOT: &str = "/sysroot";
-/// The public key stage 1 checks the manifest signature with.
-pub const MANIFEST_PUB: &str = "/etc/azl-edge/manifest.pub";
 pub const CONSOLE: &str = "/dev/console";
 pub const HOSTNAME: &str = "/etc/hostname";
 pub const PASSWD: &str = "/etc/passwd";
 pub const GROUP: &str = "/etc/group";
 
-fn path(s: &str) -> ImagePath {
-    // The constants above are valid absolute paths; a failure is a bug here.
-    ImagePath::parse(s).unwrap_or_else(|e| panic!("built-in path {s:?}: {e}"))
+fn path(s: &str) -> Result<ImagePath, Conflict> {
+    ImagePath::parse(s).map_err(|source| Conflict::InvalidPath {
+        path: s.to_string(),
+        source,
+    })
 }
 
 fn gen(what: &str) -> Origin {
@@ -59,10 +52,10 @@ pub fn add_base(
     users: &UserDb,
 ) -> Result<(), Conflict> {
     for (d, mode) in DIRS {
-        set.insert(path(d), Node::dir(*mode, gen("base directory")))?;
+        set.insert(path(d)?, Node::dir(*mode, gen("base directory")))?;
     }
     set.insert(
-        path(CONSOLE),
+        path(CONSOLE)?,
         Node {
             kind: Kind::CharDevice { major: 5, minor: 1 },
             mode: 0o600,
@@ -72,12 +65,12 @@ pub fn add_base(
         },
     )?;
     set.insert(
-        path(INIT),
+        path(paths::INIT)?,
         Node::file(Content::Bytes(init), 0o755, gen("the init binary")),
     )?;
     set.insert(
-        path(INITCTL),
-        Node::symlink(INIT, gen("initctl, a link to init")),
+        path(paths::INITCTL)?,
+        Node::symlink(paths::INIT, gen("initctl, a link to init")),
     )?;
     let files = [
         (HOSTNAME, format!("{hostname}\n").into_bytes(), "hostname"),
@@ -87,7 +80,10 @@ pub fn add_base(
         (paths::SERVICE_TABLE, Vec::new(), "service table"),
     ];
     for (p, bytes, what) in files {
-        set.insert(path(p), Node::file(Content::Bytes(bytes), 0o644, gen(what)))?;
+        set.insert(
+            path(p)?,
+            Node::file(Content::Bytes(bytes), 0o644, gen(what)),
+        )?;
     }
     Ok(())
 }
@@ -96,7 +92,7 @@ pub fn add_base(
 pub fn add_modules(set: &mut FileSet, modules: &ModuleSet) -> Result<(), Conflict> {
     for m in &modules.modules {
         set.insert(
-            path(&m.install_path),
+            path(&m.install_path)?,
             Node::file(
                 Content::Bytes(m.data.clone()),
                 0o644,
@@ -111,12 +107,12 @@ pub fn add_modules(set: &mut FileSet, modules: &ModuleSet) -> Result<(), Conflic
 /// for signed images, the public key.
 pub fn add_stage1(set: &mut FileSet, public_key: Option<&[u8; 32]>) -> Result<(), Conflict> {
     set.insert(
-        path(SYSROOT),
+        path(paths::SYSROOT)?,
         Node::dir(0o755, gen("mount point of the verified root")),
     )?;
     if let Some(pk) = public_key {
         set.insert(
-            path(MANIFEST_PUB),
+            path(paths::MANIFEST_PUBLIC_KEY)?,
             Node::file(
                 Content::Bytes(pk.to_vec()),
                 0o444,
@@ -131,24 +127,37 @@ pub fn add_stage1(set: &mut FileSet, public_key: Option<&[u8; 32]>) -> Result<()
 mod tests {
     use super::*;
 
+    fn p(s: &str) -> ImagePath {
+        path(s).unwrap()
+    }
+
     #[test]
     fn base_layout() {
         let mut s = FileSet::new();
         add_base(&mut s, b"\x7fELF".to_vec(), "edge", &UserDb::root_only()).unwrap();
-        assert_eq!(s.resolve(&path(INITCTL)).unwrap(), path(INIT));
-        let c = s.get(&path(CONSOLE)).unwrap();
+        assert_eq!(s.resolve(&p(paths::INITCTL)).unwrap(), p(paths::INIT));
+        let c = s.get(&p(CONSOLE)).unwrap();
         assert_eq!(
             (c.mode, &c.kind),
             (0o600, &Kind::CharDevice { major: 5, minor: 1 })
         );
-        assert_eq!(s.get(&path("/tmp")).unwrap().mode, 0o1777);
+        assert_eq!(s.get(&p("/tmp")).unwrap().mode, 0o1777);
         assert_eq!(
-            s.get(&path(HOSTNAME)).unwrap().kind,
+            s.get(&p(HOSTNAME)).unwrap().kind,
             Kind::File(Content::Bytes(b"edge\n".to_vec()))
         );
-        assert!(s.get(&path("/sbin")).unwrap().is_dir());
-        for (p, _) in DIRS {
-            assert!(s.get(&path(p)).unwrap().is_dir(), "{p}");
+        assert!(s.get(&p("/sbin")).unwrap().is_dir());
+        for (d, _) in DIRS {
+            assert!(s.get(&p(d)).unwrap().is_dir(), "{d}");
+        }
+        // The files init reads from azl-edge's directory have it.
+        for f in [
+            paths::BOOT_CONFIG,
+            paths::SERVICE_TABLE,
+            paths::MANIFEST_PUBLIC_KEY,
+        ] {
+            let parent = p(f).parent().unwrap();
+            assert!(DIRS.iter().any(|(d, _)| *d == parent.as_str()), "{f}");
         }
     }
 }

@@ -7,6 +7,8 @@
 //! nothing on the device logs in.
 use crate::config::Config;
 use crate::diag::Diagnostics;
+use azl_formats::limits::MAX_ID;
+use std::collections::{HashMap, HashSet};
 use toml::Spanned;
 
 /// Home and shell of users that do not say.
@@ -50,6 +52,12 @@ pub enum UserError {
         uid: u32,
         other: String,
     },
+    #[error("user {name:?}: {key} {value} is out of range (0..={MAX_ID}; {} means \"unchanged\" to the kernel)", u32::MAX)]
+    IdRange {
+        name: String,
+        key: &'static str,
+        value: u32,
+    },
     #[error(
         "user {name:?}: {key} {value:?} must be an absolute path without `:` or control characters"
     )]
@@ -63,7 +71,8 @@ pub enum UserError {
 fn valid_user_name(s: &str) -> bool {
     let b = s.as_bytes();
     (1..=32).contains(&b.len())
-        && (b[0].is_ascii_lowercase() || b[0] == b'_')
+        && b.first()
+            .is_some_and(|c| c.is_ascii_lowercase() || *c == b'_')
         && b.iter()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'_' || *c == b'-')
 }
@@ -93,7 +102,12 @@ impl UserDb {
     /// Check the `[[user]]` entries and build the database.
     pub fn compile<K: From<UserError>>(cfg: &Config, diags: &mut Diagnostics<K>) -> Self {
         let mut db = Self::root_only();
-        let mut first_lines: Vec<(String, usize)> = Vec::new();
+        // Lookups by name, uid and gid while the entries are checked (linear
+        // in the number of users).
+        let mut first_lines: HashMap<String, usize> = HashMap::new();
+        let mut uid_owner: HashMap<u32, String> =
+            db.users.iter().map(|u| (u.uid, u.name.clone())).collect();
+        let mut gids: HashSet<u32> = db.groups.iter().map(|g| g.gid).collect();
         for entry in &cfg.doc.user {
             let u = entry.get_ref();
             let name = u.name.get_ref();
@@ -106,29 +120,48 @@ impl UserDb {
                 diags.push(loc, UserError::InvalidName(name.clone()));
                 continue;
             }
-            if let Some((_, line)) = first_lines.iter().find(|(n, _)| n == name) {
+            if let Some(&line) = first_lines.get(name) {
                 diags.push(
                     loc,
                     UserError::Duplicate {
                         name: name.clone(),
-                        first_line: *line,
+                        first_line: line,
                     },
                 );
                 continue;
             }
-            first_lines.push((name.clone(), loc.line.unwrap_or(0)));
+            first_lines.insert(name.clone(), loc.line.unwrap_or(0));
             let uid = *u.uid.get_ref();
-            if let Some(other) = db.users.iter().find(|o| o.uid == uid) {
+            let gid = *u.gid.get_ref();
+            let mut out_of_range = false;
+            for (key, value, span) in [("uid", uid, u.uid.span()), ("gid", gid, u.gid.span())] {
+                if value > MAX_ID {
+                    diags.push(
+                        cfg.source.loc(span),
+                        UserError::IdRange {
+                            name: name.clone(),
+                            key,
+                            value,
+                        },
+                    );
+                    out_of_range = true;
+                }
+            }
+            if out_of_range {
+                continue;
+            }
+            if let Some(other) = uid_owner.get(&uid) {
                 diags.push(
                     cfg.source.loc(u.uid.span()),
                     UserError::DuplicateUid {
                         name: name.clone(),
                         uid,
-                        other: other.name.clone(),
+                        other: other.clone(),
                     },
                 );
                 continue;
             }
+            uid_owner.insert(uid, name.clone());
             let mut path = |key: &'static str, v: &Option<Spanned<String>>, default: &str| match v {
                 Some(p) if !valid_passwd_path(p.get_ref()) => {
                     diags.push(
@@ -146,8 +179,7 @@ impl UserDb {
             };
             let home = path("home", &u.home, DEFAULT_HOME);
             let shell = path("shell", &u.shell, DEFAULT_SHELL);
-            let gid = *u.gid.get_ref();
-            if !db.groups.iter().any(|g| g.gid == gid) {
+            if gids.insert(gid) {
                 db.groups.push(Group {
                     name: name.clone(),
                     gid,

@@ -2,6 +2,13 @@
 //! synthetic kernel package (fake arm64 Image, modules built with the
 //! `object` crate, compressed the ways distributions ship them) and a fake
 //! aarch64 init. The initramfs is cross-checked with `gzip` and `cpio`.
+// Test helpers outside #[test] fns (fixtures, builders) fail the test by panicking.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 use azl_formats::envelope::Enveloped;
 use azl_formats::{BootConfig, ServiceTable};
 use object::write::Object;
@@ -365,4 +372,45 @@ fn command_line_overrides_and_errors() {
         "{err}"
     );
     assert!(!env.p("bad").exists());
+}
+
+/// Symlinks planted at every name `imagegen build` writes or removes in
+/// OUT are replaced (or removed), never written through. (The predictable
+/// temporary names are covered by azl-image's
+/// output::tests::planted_symlinks_are_never_written_through, which knows
+/// the pid.)
+#[test]
+fn planted_symlinks_in_out_are_not_followed() {
+    let env = Env::new();
+    let out = env.p("out");
+    std::fs::create_dir(&out).unwrap();
+    let outside = env.p("outside");
+    std::fs::create_dir(&outside).unwrap();
+    let names = [
+        "kernel",
+        "initramfs.cpio.gz",
+        "cmdline",
+        "board.toml",
+        "boot.cfg",
+        "services.tbl",
+        "disk.img",
+        "manifest.bin",
+        "manifest.pub",
+    ];
+    for n in names {
+        put(&outside.join(n), b"precious");
+        std::os::unix::fs::symlink(outside.join(n), out.join(n)).unwrap();
+    }
+    ok(&env.build("out", &[], &[]));
+    for n in names {
+        assert_eq!(std::fs::read(outside.join(n)).unwrap(), b"precious", "{n}");
+        let m = std::fs::symlink_metadata(out.join(n));
+        assert!(
+            m.as_ref().map_or(true, |m| m.file_type().is_file()),
+            "{n} is still a symlink"
+        );
+    }
+    assert!(std::fs::symlink_metadata(out.join("cmdline"))
+        .unwrap()
+        .is_file());
 }

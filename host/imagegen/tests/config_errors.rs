@@ -1,5 +1,12 @@
 //! Every configuration error imagegen reports, with its `file:line`, and
 //! the service compilation (defaults, references, start order).
+// Test helpers outside #[test] fns (fixtures, expect()) fail the test by panicking.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 use azl_formats::{CrashLoopAction, Readiness, RestartPolicy};
 use azl_image::config::Config;
 use azl_image::expand::MapEnv;
@@ -511,4 +518,164 @@ fn services_defaults_and_order() {
             .collect::<Vec<_>>(),
         ["db", "net"]
     );
+}
+
+/// Checking `n` generated services (`after(i)` gives service i's `after`
+/// list) must take time linear-ish in `n`: it was quadratic (34 s for
+/// 100k services, 90 s with an `after` chain, in release builds).
+fn check_many(
+    n: usize,
+    after: impl Fn(usize) -> String,
+) -> (Result<Checked, String>, std::time::Duration) {
+    let f = fixture();
+    let mut body = String::with_capacity(n * 64);
+    for i in 0..n {
+        body.push_str(&format!(
+            "[[service]]\nname = \"s{i}\"\nexec = [\"/bin/sh\"]\nafter = [{}]\n",
+            after(i)
+        ));
+    }
+    let t = text(&f, &body);
+    let start = std::time::Instant::now();
+    let r = run(&t);
+    (r, start.elapsed())
+}
+
+/// Generous: a linear check of 100k services takes about 25 s in a debug
+/// build here; the quadratic one ran over 8 minutes without finishing.
+const SCALE_BOUND: std::time::Duration = std::time::Duration::from_secs(120);
+const SCALE_N: usize = 100_000;
+
+#[test]
+fn scale_100k_independent_services() {
+    let (r, took) = check_many(SCALE_N, |_| String::new());
+    let c = r.unwrap();
+    assert_eq!(c.services.services.len(), SCALE_N);
+    assert!(took < SCALE_BOUND, "100k services took {took:?}");
+}
+
+#[test]
+fn scale_100k_long_after_chain() {
+    // s0 after s1 after … after s99999: the start order is the reverse.
+    let (r, took) = check_many(SCALE_N, |i| {
+        if i + 1 < SCALE_N {
+            format!("\"s{}\"", i + 1)
+        } else {
+            String::new()
+        }
+    });
+    let c = r.unwrap();
+    let t = &c.services.services;
+    assert_eq!(t.len(), SCALE_N);
+    assert_eq!(
+        t.first().unwrap().name.as_str(),
+        format!("s{}", SCALE_N - 1)
+    );
+    assert_eq!(t.last().unwrap().name.as_str(), "s0");
+    assert!(took < SCALE_BOUND, "a 100k after chain took {took:?}");
+}
+
+#[test]
+fn scale_one_service_after_100k_others() {
+    let (r, took) = check_many(SCALE_N, |i| {
+        if i == 0 {
+            // Every other service, and each twice (duplicates are harmless).
+            (1..SCALE_N)
+                .chain(1..SCALE_N)
+                .map(|j| format!("\"s{j}\""))
+                .collect::<Vec<_>>()
+                .join(",")
+        } else {
+            String::new()
+        }
+    });
+    let c = r.unwrap();
+    let t = &c.services.services;
+    assert_eq!(t.last().unwrap().name.as_str(), "s0");
+    assert_eq!(t.last().unwrap().after.len(), SCALE_N - 1);
+    assert!(took < SCALE_BOUND, "100k-wide after took {took:?}");
+}
+
+#[test]
+fn scale_100k_long_cycle() {
+    // s0 after s1 after … after s99999 after s0.
+    let (r, took) = check_many(SCALE_N, |i| format!("\"s{}\"", (i + 1) % SCALE_N));
+    let e = r.unwrap_err();
+    assert!(
+        e.contains("services wait for each other in a cycle: s0 → s1 → s2 → "),
+        "{}",
+        e.get(..300).unwrap_or(&e)
+    );
+    assert!(
+        e.trim_end().ends_with("s99999 → s0"),
+        "…{}",
+        e.get(e.len() - 100..).unwrap_or(&e)
+    );
+    assert!(took < SCALE_BOUND, "a 100k cycle took {took:?}");
+}
+
+/// What init refuses (azl_formats::limits) is refused at build time, with
+/// the line, the service and the limit.
+#[test]
+fn limits_init_enforces() {
+    let args = |n: usize| {
+        std::iter::once("\"/bin/sh\"".to_string())
+            .chain((1..n).map(|i| format!("\"a{i}\"")))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let env = |n: usize| {
+        (0..n)
+            .map(|i| format!("K{i} = \"v\""))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let svc = |exec: String, env: String| {
+        format!("[[service]]\nname = \"big\"\nexec = [{exec}]\nenv = {{ {env} }}\n")
+    };
+    let max_env = azl_formats::limits::MAX_SERVICE_ENV;
+    // At the limits: accepted.
+    ok(&svc(args(63), env(max_env)));
+    expect(
+        &svc(args(64), env(1)),
+        "exec = [",
+        0,
+        "service \"big\": exec has 64 arguments, at most 63 are supported",
+    );
+    expect(
+        &svc(args(1), env(max_env + 1)),
+        "env = {",
+        0,
+        &format!(
+            "service \"big\": env has {} entries, at most {max_env} are supported",
+            max_env + 1
+        ),
+    );
+    let range = "is out of range (0..=4294967294; 4294967295 means \"unchanged\" to the kernel)";
+    expect(
+        &format!("{SVC_A}user = 4294967295\n"),
+        "user = 4294967295",
+        0,
+        &format!("service \"a\": user 4294967295 {range}"),
+    );
+    expect(
+        &format!("{SVC_A}group = 4294967295\n"),
+        "group = 4294967295",
+        0,
+        &format!("service \"a\": group 4294967295 {range}"),
+    );
+    expect(
+        "[[user]]\nname = \"max\"\nuid = 4294967295\ngid = 5\n",
+        "uid = 4294967295",
+        0,
+        &format!("user \"max\": uid 4294967295 {range}"),
+    );
+    expect(
+        "[[user]]\nname = \"max\"\nuid = 5\ngid = 4294967295\n",
+        "gid = 4294967295",
+        0,
+        &format!("user \"max\": gid 4294967295 {range}"),
+    );
+    // The largest valid id is fine.
+    ok("[[user]]\nname = \"max\"\nuid = 4294967294\ngid = 4294967294\n");
 }

@@ -37,10 +37,6 @@ pub const MAX_SALT_LEN: usize = 256;
 /// The data and hash block size azl-edge uses (and veritysetup's default).
 pub const DEFAULT_BLOCK_SIZE: u32 = 4096;
 
-const SIGNATURE: &[u8; 8] = b"verity\0\0";
-const FORMAT_VERSION: u32 = 1;
-const HASH_TYPE: u32 = 1;
-const ALGORITHM: &[u8] = b"sha256";
 /// Smallest and largest block sizes accepted. The kernel also requires the
 /// block sizes to be at most its page size (4 KiB on the boards we ship).
 const MIN_BLOCK_SIZE: u32 = 512;
@@ -191,7 +187,7 @@ pub fn build_with_threads(
         &mut level0,
         threads.get(),
     );
-    Ok(finish(params, &prefix, data_blocks, level0, data))
+    finish(params, &prefix, data_blocks, level0, data)
 }
 
 /// [`build`] for `len` bytes read from `reader` (a file or a partition),
@@ -208,14 +204,15 @@ pub fn build_from_reader<R: Read>(
     let threads = default_threads().get();
     let mut level0 = vec![0u8; digests_len(data_blocks)?];
     // READ_CHUNK is a multiple of every accepted block size.
-    let chunk_len = usize::try_from(len).map_or(READ_CHUNK, |l| l.min(READ_CHUNK));
-    let mut buf = vec![0u8; chunk_len];
+    // Sized by the first chunk (the largest), shrunk for the last.
+    let mut buf = Vec::new();
     let mut offset = 0u64;
     // With one data block the root hash is that block's digest; keep it.
     let mut only_block = Vec::new();
     for out in level0.chunks_mut(READ_CHUNK / block * DIGEST_LEN) {
         let n = out.len() / DIGEST_LEN * block;
-        let chunk = &mut buf[..n];
+        buf.resize(n, 0);
+        let chunk = buf.as_mut_slice();
         reader
             .read_exact(chunk)
             .map_err(|source| VerityError::Read {
@@ -229,7 +226,7 @@ pub fn build_from_reader<R: Read>(
         }
         offset += n as u64;
     }
-    Ok(finish(params, &prefix, data_blocks, level0, &only_block))
+    finish(params, &prefix, data_blocks, level0, &only_block)
 }
 
 /// Format a 16-byte UUID the way `veritysetup --uuid` takes it
@@ -336,7 +333,7 @@ fn finish(
     data_blocks: u64,
     mut level0: Vec<u8>,
     single_block: &[u8],
-) -> VerityOutput {
+) -> Result<VerityOutput, VerityError> {
     let hbs = params.hash_block_size as usize;
     let levels = level_count(data_blocks, (hbs / DIGEST_LEN).ilog2());
     let mut root_hash = [0u8; DIGEST_LEN];
@@ -362,34 +359,25 @@ fn finish(
 
     let tree_len: usize = tree.iter().map(Vec::len).sum();
     let mut out = Vec::with_capacity(hbs + tree_len);
-    out.extend_from_slice(&superblock(params, data_blocks));
+    // The superblock layout is the one the device reads (azl-formats).
+    let sb = azl_formats::verity::superblock(
+        &params.uuid,
+        &params.salt,
+        params.data_block_size,
+        params.hash_block_size,
+        data_blocks,
+    )
+    .map_err(|_| VerityError::SaltTooLong(params.salt.len()))?;
+    out.extend_from_slice(&sb);
     out.resize(hbs, 0);
     for level in tree.iter().rev() {
         out.extend_from_slice(level);
     }
-    VerityOutput {
+    Ok(VerityOutput {
         root_hash,
         superblock_and_tree: out,
         data_blocks,
-    }
-}
-
-/// The 512-byte on-disk superblock (`struct verity_sb` in cryptsetup,
-/// little-endian).
-fn superblock(params: &VerityParams, data_blocks: u64) -> [u8; SUPERBLOCK_LEN] {
-    let mut sb = [0u8; SUPERBLOCK_LEN];
-    sb[0..8].copy_from_slice(SIGNATURE);
-    sb[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
-    sb[12..16].copy_from_slice(&HASH_TYPE.to_le_bytes());
-    sb[16..32].copy_from_slice(&params.uuid);
-    sb[32..32 + ALGORITHM.len()].copy_from_slice(ALGORITHM);
-    sb[64..68].copy_from_slice(&params.data_block_size.to_le_bytes());
-    sb[68..72].copy_from_slice(&params.hash_block_size.to_le_bytes());
-    sb[72..80].copy_from_slice(&data_blocks.to_le_bytes());
-    // validate() bounds the salt to 256 bytes, so it fits in u16 and in salt[256].
-    sb[80..82].copy_from_slice(&(params.salt.len() as u16).to_le_bytes());
-    sb[88..88 + params.salt.len()].copy_from_slice(&params.salt);
-    sb
+    })
 }
 
 #[cfg(test)]
@@ -511,6 +499,8 @@ mod tests {
             ours.superblock_and_tree == hash_bytes,
             "hash area bytes differ, {blocks} blocks"
         );
+        // The device's verifier accepts veritysetup's output, and so ours.
+        check_with_verified_tree(&data, params, root, &hash_bytes);
 
         // veritysetup verifies our hash file, and rejects a corrupted data block.
         let hash_file = dir.path().join("hash.ours");
@@ -556,6 +546,99 @@ mod tests {
 
     fn params() -> VerityParams {
         VerityParams::new(SALT.to_vec(), UUID)
+    }
+
+    /// The device side's streaming verifier (azl_formats::verity) accepts
+    /// `area` (a hash area for `data` with root hash `root`): the area
+    /// verifies, every data block passes, a flipped data block or a
+    /// flipped tree byte fails.
+    fn check_with_verified_tree(data: &[u8], params: &VerityParams, root: [u8; 32], area: &[u8]) {
+        use azl_formats::verity::VerifiedTree;
+        let dbs = params.data_block_size as usize;
+        let blocks = data.len() / dbs;
+        let hbs = u64::from(params.hash_block_size);
+        let out = VerityOutput {
+            root_hash: root,
+            superblock_and_tree: area.to_vec(),
+            data_blocks: blocks as u64,
+        };
+        let hash_offset = (data.len() as u64).next_multiple_of(hbs);
+        let v = out.to_manifest(params, hash_offset).unwrap();
+        let limit = u64::MAX;
+        assert_eq!(
+            VerifiedTree::expected_size(&v, limit).unwrap(),
+            area.len() as u64
+        );
+        let tree = VerifiedTree::new(&v, area.to_vec(), limit)
+            .unwrap_or_else(|e| panic!("{blocks} blocks: device rejects the hash area: {e:?}"));
+        assert_eq!(tree.area(), area);
+        for (i, block) in data.chunks_exact(dbs).enumerate() {
+            assert!(tree.check_block(i as u64, block), "block {i} of {blocks}");
+        }
+        // Flipped data: first, middle and last block.
+        for i in [0, blocks / 2, blocks - 1] {
+            let mut block = data[i * dbs..(i + 1) * dbs].to_vec();
+            block[dbs / 3] ^= 0x04;
+            assert!(
+                !tree.check_block(i as u64, &block),
+                "flipped block {i} of {blocks}"
+            );
+        }
+        // A block in the wrong place, a short block, an index past the end.
+        if blocks > 1 && data[..dbs] != data[dbs..2 * dbs] {
+            assert!(!tree.check_block(1, &data[..dbs]));
+        }
+        assert!(!tree.check_block(0, &data[..dbs - 1]));
+        assert!(!tree.check_block(blocks as u64, &data[..dbs]));
+        // A flipped byte anywhere in the area (superblock, each level) is refused.
+        for at in [0, 80, area.len() / 2, area.len() - 1] {
+            let mut bad = area.to_vec();
+            bad[at] ^= 0x01;
+            // The superblock's padding and the tree's padding are checked
+            // too: there is no byte of the area the device ignores.
+            assert!(
+                VerifiedTree::new(&v, bad, limit).is_err(),
+                "{blocks} blocks: flipped area byte {at} accepted"
+            );
+        }
+        // A different root hash is refused: by the tree, or (one data
+        // block, no tree: the root hash is that block's digest) by the block.
+        let mut other = v.clone();
+        other.root_hash[0] ^= 0x01;
+        match VerifiedTree::new(&other, area.to_vec(), limit) {
+            Err(_) => assert!(blocks > 1),
+            Ok(t) => assert!(blocks == 1 && !t.check_block(0, &data[..dbs])),
+        }
+    }
+
+    #[test]
+    fn verity_output_passes_the_device_verifier() {
+        let mut p = params();
+        for (blocks, seed) in [
+            (1, 1),
+            (2, 2),
+            (127, 3),
+            (128, 4),
+            (129, 5),
+            (128 * 128 + 1, 6),
+        ] {
+            let data = random_bytes(blocks * p.data_block_size as usize, seed);
+            let out = build(&data, &p).unwrap();
+            check_with_verified_tree(&data, &p, out.root_hash, &out.superblock_and_tree);
+        }
+        // Other salts and block sizes: no salt, the longest, small blocks.
+        for (salt, dbs, hbs) in [
+            (vec![], 4096, 4096),
+            (vec![7; 256], 512, 1024),
+            (vec![1], 1024, 512),
+        ] {
+            p.salt = salt;
+            p.data_block_size = dbs;
+            p.hash_block_size = hbs;
+            let data = random_bytes(300 * dbs as usize, u64::from(dbs));
+            let out = build(&data, &p).unwrap();
+            check_with_verified_tree(&data, &p, out.root_hash, &out.superblock_and_tree);
+        }
     }
 
     #[test]

@@ -149,10 +149,7 @@ pub(crate) mod tests {
     /// A real Debian module, when scripts/kernels.sh has fetched the kernel.
     #[test]
     fn real_debian_module() {
-        let Some(dir) = crate::modules::tests::debian_kernel() else {
-            eprintln!("skipped: no $AZL_CACHE/kernels/debian-6.1 (scripts/kernels.sh debian)");
-            return;
-        };
+        let dir = crate::modules::tests::debian_kernel();
         let release = std::fs::read_dir(dir.join("lib/modules"))
             .unwrap()
             .next()
