@@ -2,6 +2,13 @@
 //! modes and output of keygen; inspect's text, JSON and exit status (0 all
 //! checks pass, 1 a check failed, 2 nothing to inspect) on a disk image
 //! written with the library's own disk writer and signer.
+// Test helpers outside #[test] fns (fixtures, builders) fail the test by panicking.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 use azl_disk::{self as disk, Layout, PartSpec, TableKind, MIB};
 use azl_formats::envelope::Enveloped;
 use azl_formats::manifest::{FileDigest, Hex, Manifest, PartitionKind, RootFs, MANIFEST_REGION};
