@@ -30,6 +30,10 @@ seeds() {
         from=$(ls -d out/*/ 2>/dev/null | head -n1 || true)
     fi
     (cd $FUZZ && cargo run -q --release --bin gen-seeds -- corpus ${from:+--from "../$from"})
+    # The shipped image configs and board files for the TOML parsers.
+    mkdir -p "$CORPUS/image_config" "$CORPUS/board_config"
+    cp images/*.toml "$CORPUS/image_config/"
+    cp boards/*.toml "$CORPUS/board_config/"
     # Real swtpm output for the host verifier's target.
     mkdir -p "$CORPUS/host_attest"
     cp host/attest/testdata/swtpm/*.bin host/attest/testdata/swtpm/ak.pub "$CORPUS/host_attest/"
