@@ -59,6 +59,9 @@ fn main() {
             data_partition: Some("data".into()),
             wait_s: 10,
             allow_unsigned: false,
+            boot_control: azl_formats::boot::BootControl::InitramfsSelect {
+                state_partition: "bootstate".into(),
+            },
         }),
     };
     let svc = |name: &str, after: &[&str]| Service {
@@ -136,6 +139,62 @@ fn main() {
     put(&dir, "nonce", "plain", b"a1b2c3d4e5f60718293a4b5c6d7e8f90");
     put(&dir, "nonce", "prefixed", b" 0XA1B2C3D4E5F60718\n");
     // Real artefacts of an imagegen build, if given.
+    // Boot state: a factory state and an installed trial, as both copies.
+    {
+        use azl_formats::bootstate::{encode, BootState, Slot};
+        let f = BootState::factory(3, "1.0.0", [7; 32]);
+        let t = f
+            .begin_install(Slot::B)
+            .and_then(|w| w.finish_install(Slot::B, 4, "2.0.0", [8; 32]))
+            .expect("transitions");
+        let (a, b) = (
+            encode(&f, 1).expect("encode"),
+            encode(&t, 2).expect("encode"),
+        );
+        put(&dir, "bootstate", "factory-then-trial", &[a, b].concat());
+        put(&dir, "bootstate", "trial-then-factory", &[b, a].concat());
+    }
+    // Bundle head: preamble, the signed manifest section, a signed header.
+    {
+        use azl_formats::bundle::{Header, Payload, PayloadKind, Preamble, SignedHeader};
+        let section = signed.to_bytes().expect("signed manifest");
+        let v = &m.rootfs.verity;
+        let header = Header {
+            manifest_sha256: azl_formats::sha256(&section),
+            min_from_security_version: None,
+            payloads: vec![
+                Payload {
+                    kind: PayloadKind::HashTree,
+                    size: v.hash_size,
+                    sha256: [0; 32],
+                },
+                Payload {
+                    kind: PayloadKind::RootData,
+                    size: m.rootfs.data_size,
+                    sha256: [0; 32],
+                },
+            ],
+        }
+        .to_bytes()
+        .expect("header");
+        let mut hs = [0u8; 64];
+        hs.copy_from_slice(key.sign(&header).as_ref());
+        let sh = SignedHeader {
+            header,
+            signature: Sig {
+                key_id: azl_formats::manifest::key_id(&azl_fuzz::public_key()),
+                ed25519: hs,
+            },
+        }
+        .to_bytes()
+        .expect("signed header");
+        let pre = Preamble {
+            manifest_len: section.len() as u32,
+            header_len: sh.len() as u32,
+        }
+        .encode();
+        put(&dir, "bundle", "head", &[&pre[..], &section, &sh].concat());
+    }
     if let Some(out) = from {
         for (file, target) in [
             ("manifest.bin", "signed_manifest"),
