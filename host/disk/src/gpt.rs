@@ -20,7 +20,7 @@
 use super::{DiskError, Placed, PlacedPartition, SECTOR_SIZE};
 use azl_formats::gpt::{self as fgpt, GptError, Header, Which};
 use std::fs::File;
-use std::os::unix::fs::{FileExt, FileTypeExt, OpenOptionsExt};
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 /// Entries in the partition entry array (the UEFI minimum array is 16 KiB).
@@ -398,37 +398,14 @@ pub fn read_table(path: &Path, file: &File, len: u64) -> Result<GptRead, DiskErr
 /// open), then `fstat` on the descriptor — only a regular file is read.
 /// Returns the file and its size.
 pub fn open_image(path: &Path) -> Result<(File, u64), DiskError> {
-    let io = |source| DiskError::Read {
-        path: path.to_path_buf(),
-        source,
-    };
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
-        .open(path)
-        .map_err(io)?;
-    let meta = file.metadata().map_err(io)?;
-    let ft = meta.file_type();
-    if !ft.is_file() {
-        let kind = if ft.is_dir() {
-            "directory"
-        } else if ft.is_fifo() {
-            "FIFO"
-        } else if ft.is_socket() {
-            "socket"
-        } else if ft.is_block_device() {
-            "block device"
-        } else if ft.is_char_device() {
-            "character device"
-        } else {
-            "special file"
-        };
-        return Err(DiskError::NotRegular {
-            path: path.to_path_buf(),
-            kind,
-        });
-    }
-    Ok((file, meta.len()))
+    azl_fileread::open(path).map_err(|e| match e {
+        azl_fileread::ReadError::NotRegular { path, kind } => DiskError::NotRegular { path, kind },
+        azl_fileread::ReadError::Io { path, err } => DiskError::Read { path, source: err },
+        azl_fileread::ReadError::TooLarge { path, .. } => DiskError::Read {
+            path,
+            source: std::io::Error::from(std::io::ErrorKind::FileTooLarge),
+        },
+    })
 }
 
 /// Read the GPT of the disk image at `path` strictly: [`read_table`], and

@@ -75,8 +75,10 @@ fn kind(ft: std::fs::FileType) -> &'static str {
     }
 }
 
-/// Read all of `path`, a regular file of at most `max` bytes.
-pub fn read(path: &Path, max: u64) -> Result<Vec<u8>, ReadError> {
+/// Open `path` for reading if it is a regular file: non-blocking (a FIFO
+/// does not hang the open), then `fstat` on the descriptor. Returns the
+/// file and its size.
+pub fn open(path: &Path) -> Result<(File, u64), ReadError> {
     let io = |err| ReadError::Io {
         path: path.to_path_buf(),
         err,
@@ -93,14 +95,24 @@ pub fn read(path: &Path, max: u64) -> Result<Vec<u8>, ReadError> {
             kind: kind(meta.file_type()),
         });
     }
-    if meta.len() > max {
+    Ok((file, meta.len()))
+}
+
+/// Read all of `path`, a regular file of at most `max` bytes.
+pub fn read(path: &Path, max: u64) -> Result<Vec<u8>, ReadError> {
+    let io = |err| ReadError::Io {
+        path: path.to_path_buf(),
+        err,
+    };
+    let (file, len) = open(path)?;
+    if len > max {
         return Err(ReadError::TooLarge {
             path: path.to_path_buf(),
-            size: meta.len(),
+            size: len,
             max,
         });
     }
-    let mut out = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    let mut out = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
     File::take(file, max.saturating_add(1))
         .read_to_end(&mut out)
         .map_err(io)?;
