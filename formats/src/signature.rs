@@ -7,7 +7,7 @@
 //! Order of the checks (each failure is its own [`VerifyError`]): signed at
 //! all, key length, key id, signature, then the manifest decodes. The
 //! manifest is decoded only after its signature verified.
-use crate::manifest::{key_id, Hex, Manifest, SignedManifest, KEY_ID_LEN};
+use crate::manifest::{key_id, Hex, Manifest, Sig, SignedManifest, KEY_ID_LEN};
 use crate::FormatError;
 use core::fmt;
 use ring::signature::{UnparsedPublicKey, ED25519};
@@ -60,10 +60,10 @@ impl fmt::Display for VerifyError {
 
 impl core::error::Error for VerifyError {}
 
-/// Check `sm`'s signature against the raw Ed25519 `public` key, then decode
-/// the manifest. An unsigned manifest is [`VerifyError::Unsigned`].
-pub fn verify(sm: &SignedManifest, public: &[u8]) -> Result<Manifest, VerifyError> {
-    let sig = sm.signature.as_ref().ok_or(VerifyError::Unsigned)?;
+/// Check an Ed25519 signature `sig` over `message` against the raw
+/// `public` key: key length, key id, then the signature. The one detached
+/// check behind manifests and bundle headers.
+pub fn check(message: &[u8], sig: &Sig, public: &[u8]) -> Result<(), VerifyError> {
     if public.len() != PUBLIC_KEY_LEN {
         return Err(VerifyError::BadPublicKey { len: public.len() });
     }
@@ -75,8 +75,15 @@ pub fn verify(sm: &SignedManifest, public: &[u8]) -> Result<Manifest, VerifyErro
         });
     }
     UnparsedPublicKey::new(&ED25519, public)
-        .verify(&sm.manifest, &sig.ed25519)
-        .map_err(|_| VerifyError::BadSignature)?;
+        .verify(message, &sig.ed25519)
+        .map_err(|_| VerifyError::BadSignature)
+}
+
+/// Check `sm`'s signature against the raw Ed25519 `public` key, then decode
+/// the manifest. An unsigned manifest is [`VerifyError::Unsigned`].
+pub fn verify(sm: &SignedManifest, public: &[u8]) -> Result<Manifest, VerifyError> {
+    let sig = sm.signature.as_ref().ok_or(VerifyError::Unsigned)?;
+    check(&sm.manifest, sig, public)?;
     sm.manifest().map_err(VerifyError::Decode)
 }
 

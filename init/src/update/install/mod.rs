@@ -22,10 +22,10 @@ use azl_formats::bundle::{
     PREAMBLE_LEN,
 };
 use azl_formats::envelope::Enveloped;
-use azl_formats::manifest::{key_id, region_of, Digest, Hex, MANIFEST_REGION};
+use azl_formats::manifest::{region_of, Digest, Hex, MANIFEST_REGION};
+use azl_formats::signature::{self, VerifyError};
 use azl_formats::verity::VerifiedTree;
 use error::InstallError;
-use ring::signature::{UnparsedPublicKey, ED25519};
 use std::fs::{File, OpenOptions};
 use std::io::Read;
 use std::os::unix::fs::FileExt;
@@ -141,16 +141,10 @@ impl Dev<'_> {
 /// Check the header envelope's signature and decode it.
 fn verify_header(bytes: &[u8], key: &[u8]) -> Result<Header, InstallError> {
     let sh = SignedHeader::from_bytes(bytes).map_err(InstallError::Header)?;
-    let expected = key_id(key);
-    if sh.signature.key_id != expected {
-        return Err(InstallError::HeaderKey {
-            expected,
-            found: sh.signature.key_id,
-        });
-    }
-    UnparsedPublicKey::new(&ED25519, key)
-        .verify(&sh.header, &sh.signature.ed25519)
-        .map_err(|_| InstallError::HeaderSignature)?;
+    signature::check(&sh.header, &sh.signature, key).map_err(|e| match e {
+        VerifyError::KeyMismatch { expected, found } => InstallError::HeaderKey { expected, found },
+        _ => InstallError::HeaderSignature,
+    })?;
     Header::from_bytes(&sh.header).map_err(InstallError::Header)
 }
 

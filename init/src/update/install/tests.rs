@@ -24,7 +24,7 @@ fn sign(k: &Ed25519KeyPair, msg: &[u8]) -> Sig {
     let mut ed25519 = [0u8; 64];
     ed25519.copy_from_slice(k.sign(msg).as_ref());
     Sig {
-        key_id: key_id(k.public_key().as_ref()),
+        key_id: azl_formats::manifest::key_id(k.public_key().as_ref()),
         ed25519,
     }
 }
