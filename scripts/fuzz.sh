@@ -57,7 +57,7 @@ run() { # TARGET SECONDS
     echo "== fuzz $t for ${secs}s"
     (cd $FUZZ && cargo fuzz run -O "$t" "corpus/$t" -- \
         -max_total_time="$secs" -rss_limit_mb=2048 -timeout=10 \
-        -print_final_stats=1 -artifact_prefix="artifacts/$t/")
+        -print_final_stats=1 -artifact_prefix="artifacts/$t/" ${FUZZ_EXTRA:-})
 }
 
 case "${1:-}" in
