@@ -3,13 +3,14 @@
 //! `rollback`. Progress goes to stderr. Exit codes: 0 done, 1 refused or
 //! failed (the message says why), 2 usage.
 use super::bootctl::{self, BootControl};
-use super::install::{self, Target, Trust};
+use super::install::{self, Tail, Target, Trust};
 use super::{select, status};
 use crate::boot::config;
 use crate::verify::{manifest as vmanifest, partition};
 use azl_formats::booted::Booted;
 use azl_formats::paths;
 use std::io::{BufReader, Read};
+use std::os::unix::fs::FileTypeExt;
 use std::time::Duration;
 
 const USAGE: &str = "usage: update COMMAND\n\ncommands:\n  install FILE|-    write a bundle (file, block device or stdin) into the slot not running\n  status [--json]   slots, versions, states, the floor, the running slot, trial results\n  commit            make the running trial slot the committed one\n  rollback          fail the running trial, or switch back to the other good slot\n";
@@ -61,15 +62,28 @@ fn cmd_install(arg: &str) -> Result<(), String> {
         key: &key,
         board: &cx.board,
     };
-    let mut input: Box<dyn Read> = if arg == "-" {
-        Box::new(std::io::stdin().lock())
+    let (mut input, tail): (Box<dyn Read>, Tail) = if arg == "-" {
+        (Box::new(std::io::stdin().lock()), Tail::Exact)
     } else {
-        Box::new(std::fs::File::open(arg).map_err(|e| format!("{arg}: {e}"))?)
+        let f = std::fs::File::open(arg).map_err(|e| format!("{arg}: {e}"))?;
+        let block = f
+            .metadata()
+            .map(|m| m.file_type().is_block_device())
+            .map_err(|e| format!("{arg}: {e}"))?;
+        let tail = if block {
+            Tail::ZeroPadded {
+                limit: install::PADDING_LIMIT,
+            }
+        } else {
+            Tail::Exact
+        };
+        (Box::new(f), tail)
     };
     let mut input = BufReader::with_capacity(1 << 20, &mut input);
     eprintln!("update: installing into {slot} ({})", part.dev);
     let s = install::install(
         &mut input,
+        tail,
         &target,
         booted.slot,
         cx.ctl.as_mut(),

@@ -44,8 +44,10 @@ pub enum InstallError {
         block: u64,
         offset: u64,
     },
-    /// Bytes after the last payload.
-    Trailing,
+    /// Bytes after the last payload (on a block device: non-zero ones).
+    Trailing {
+        block_device: bool,
+    },
     /// Device I/O on the target slot.
     Device {
         dev: String,
@@ -107,7 +109,12 @@ impl fmt::Display for InstallError {
                 f,
                 "bundle data block {block} (slot offset {offset}) does not match the signed verity tree; nothing unverified was written"
             ),
-            Self::Trailing => f.write_str("bundle has bytes after its last payload"),
+            Self::Trailing { block_device: false } => {
+                f.write_str("bundle has bytes after its last payload")
+            }
+            Self::Trailing { block_device: true } => f.write_str(
+                "bundle has bytes after its last payload (a block device may only be zero-padded)",
+            ),
             Self::Device { dev, offset, err } => write!(f, "{dev} at offset {offset}: {err}"),
             Self::ReadBack { dev, what } => {
                 write!(f, "{dev} read back wrong after writing: {what}")

@@ -45,6 +45,21 @@ pub struct Target {
     pub size: u64,
 }
 
+/// What may follow the last payload, by the kind of input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tail {
+    /// Stdin or a regular file: the input ends exactly after the last payload.
+    Exact,
+    /// A block device (a bundle written raw to a USB stick or a second
+    /// disk): the device ends at a sector multiple or later, so zero bytes
+    /// may follow. They are read and checked up to the device end or `limit`
+    /// bytes, whichever comes first; a non-zero byte is refused.
+    ZeroPadded { limit: u64 },
+}
+
+/// How far past the last payload a block device's padding is checked.
+pub const PADDING_LIMIT: u64 = 1 << 20;
+
 /// What a bundle is held to.
 pub struct Trust<'a> {
     /// The raw Ed25519 key the manifest and header must be signed with.
@@ -148,10 +163,47 @@ fn verify_header(bytes: &[u8], key: &[u8]) -> Result<Header, InstallError> {
     Header::from_bytes(&sh.header).map_err(InstallError::Header)
 }
 
+/// Read what follows the last payload: nothing (`Exact`), or only zero
+/// bytes up to the end or the limit (`ZeroPadded`).
+fn check_tail(input: &mut dyn Read, tail: Tail) -> Result<(), InstallError> {
+    let limit = match tail {
+        Tail::Exact => 1,
+        Tail::ZeroPadded { limit } => limit,
+    };
+    let mut buf = vec![0u8; limit.min(64 << 10) as usize];
+    let mut seen = 0u64;
+    while seen < limit {
+        let want = (limit - seen).min(buf.len() as u64) as usize;
+        let chunk = buf.get_mut(..want).unwrap_or_default();
+        match input.read(chunk) {
+            Ok(0) => return Ok(()),
+            Ok(n) => {
+                let got = chunk.get(..n).unwrap_or_default();
+                if tail == Tail::Exact || got.iter().any(|&b| b != 0) {
+                    return Err(InstallError::Trailing {
+                        block_device: tail != Tail::Exact,
+                    });
+                }
+                seen += n as u64;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(err) => {
+                return Err(InstallError::Input {
+                    section: "end",
+                    err,
+                })
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Install the bundle read from `input` into `target` (the slot not
 /// running: `running.other()`), recording each step in the boot state.
+/// `tail` says what may follow the last payload (by the kind of input).
 pub fn install(
     input: &mut dyn Read,
+    tail: Tail,
     target: &Target,
     running: Slot,
     ctl: &mut dyn BootControl,
@@ -279,17 +331,7 @@ pub fn install(
     if sha.finish().as_ref() != digest_of(PayloadKind::RootData).as_slice() {
         return Err(InstallError::PayloadDigest(PayloadKind::RootData));
     }
-    let mut extra = [0u8; 1];
-    match input.read(&mut extra) {
-        Ok(0) => {}
-        Ok(_) => return Err(InstallError::Trailing),
-        Err(err) => {
-            return Err(InstallError::Input {
-                section: "end",
-                err,
-            })
-        }
-    }
+    check_tail(input, tail)?;
     dev.sync()?;
 
     // 6. Read everything back from the device and verify it again.

@@ -182,6 +182,10 @@ fn device() -> Device {
 }
 
 fn run(d: &mut Device, bundle: &[u8]) -> Result<Summary, InstallError> {
+    run_with(d, bundle, Tail::Exact)
+}
+
+fn run_with(d: &mut Device, bundle: &[u8], tail: Tail) -> Result<Summary, InstallError> {
     let pk = key(1).public_key().as_ref().to_vec();
     let trust = Trust {
         key: &pk,
@@ -190,6 +194,7 @@ fn run(d: &mut Device, bundle: &[u8]) -> Result<Summary, InstallError> {
     let mut input = bundle;
     install(
         &mut input,
+        tail,
         &d.target.clone(),
         Slot::A,
         &mut d.ctl,
@@ -488,8 +493,77 @@ fn refuses_garbage_and_trailing_bytes() {
     b.push(0);
     let mut d = device();
     let e = run(&mut d, &b).unwrap_err();
-    assert!(matches!(e, InstallError::Trailing), "{e}");
+    assert!(
+        matches!(
+            e,
+            InstallError::Trailing {
+                block_device: false
+            }
+        ),
+        "{e}"
+    );
     assert_unbootable(&mut d);
+}
+
+/// A bundle written raw to a block device, zero-padded to `len`
+/// and, at `dirty` bytes after the bundle, one non-zero byte.
+fn on_device(len: usize, dirty: Option<usize>) -> Vec<u8> {
+    let mut b = Parts::new(Slot::B, 4, 1).bytes();
+    let end = b.len();
+    b.resize(len.max(end), 0);
+    if let Some(at) = dirty {
+        b[end + at] = 0x5a;
+    }
+    b
+}
+
+const PADDED: Tail = Tail::ZeroPadded {
+    limit: PADDING_LIMIT,
+};
+
+#[test]
+fn block_device_input_may_be_zero_padded_only() {
+    // Padded to the next 512-byte sector and to a whole MiB: accepted.
+    for len in [
+        0,
+        Parts::new(Slot::B, 4, 1)
+            .bytes()
+            .len()
+            .next_multiple_of(512),
+        3 << 20,
+    ] {
+        let mut d = device();
+        run_with(&mut d, &on_device(len, None), PADDED).unwrap();
+        let st = bootctl::state(&mut d.ctl).unwrap();
+        assert_eq!(st.trial, Some(Slot::B), "padded to {len}");
+    }
+    // A non-zero byte in the padding, at its start or deep inside: refused.
+    for at in [0, 511, 700_000] {
+        let mut d = device();
+        let e = run_with(&mut d, &on_device(2 << 20, Some(at)), PADDED).unwrap_err();
+        assert!(
+            matches!(e, InstallError::Trailing { block_device: true }),
+            "dirty at {at}: {e}"
+        );
+        assert!(e.to_string().contains("after its last payload"), "{e}");
+        assert_unbootable(&mut d);
+    }
+    // Past the limit the device is not read: a byte there is not seen.
+    let mut d = device();
+    let at = PADDING_LIMIT as usize + 10;
+    run_with(&mut d, &on_device(3 << 20, Some(at)), PADDED).unwrap();
+    // The same padded bytes from a file or stdin are refused: strict.
+    let mut d = device();
+    let e = run_with(&mut d, &on_device(3 << 20, None), Tail::Exact).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            InstallError::Trailing {
+                block_device: false
+            }
+        ),
+        "{e}"
+    );
 }
 
 #[test]
@@ -557,6 +631,7 @@ fn refuses_while_a_trial_runs_and_for_a_moved_slot() {
     let b = Parts::new(Slot::A, 5, 2).bytes();
     let e = install(
         &mut b.as_slice(),
+        Tail::Exact,
         &t,
         Slot::B,
         &mut d.ctl,
