@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 
 pub use tempfile::TempDir;
 
+pub mod update;
+
 /// Which kernel to boot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kernel {
@@ -102,6 +104,10 @@ pub struct Image {
     pub root: &'static str,
     /// Extra `imagegen build` arguments (`--key K`, `--insecure-unsigned`).
     pub build_args: Vec<String>,
+    /// `[image] version` (default "1.0.0").
+    pub version: String,
+    /// `[image] security_version` (unset: imagegen's default, 0).
+    pub security_version: Option<u32>,
 }
 
 impl Image {
@@ -114,7 +120,16 @@ impl Image {
             cmdline: String::new(),
             root: "initramfs",
             build_args: Vec::new(),
+            version: "1.0.0".into(),
+            security_version: None,
         }
+    }
+
+    /// Set `[image] version` and `security_version`.
+    pub fn release(mut self, version: &str, security_version: u32) -> Image {
+        self.version = version.into();
+        self.security_version = Some(security_version);
+        self
     }
 
     /// A verified-disk image signed with `key` (from [`keygen`]).
@@ -179,11 +194,15 @@ impl Image {
             None => "qemu-virt".into(),
         };
         let mut s = format!(
-            "[image]\nname = \"{}\"\nversion = \"1.0.0\"\nhostname = \"testhost\"\nroot = \"{}\"\nboard = {}\ninit = {}\n\n[kernel]\npath = {}\n",
+            "[image]\nname = \"{}\"\nversion = {}\nhostname = \"testhost\"\nroot = \"{}\"\nboard = {}\ninit = {}\n{}\n[kernel]\npath = {}\n",
             self.name,
+            toml_str(&self.version),
             self.root,
             toml_str(&board),
             toml_str(&init_binary().display().to_string()),
+            self.security_version
+                .map(|v| format!("security_version = {v}\n"))
+                .unwrap_or_default(),
             toml_str(&self.kernel.dir().display().to_string()),
         );
         if !self.cmdline.is_empty() {
