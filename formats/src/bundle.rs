@@ -40,6 +40,10 @@ pub const MAX_MANIFEST_LEN: u32 = MANIFEST_REGION as u32 - 4;
 pub const MAX_HEADER_LEN: u32 = 16 * 1024;
 /// Most payloads a header may list.
 pub const MAX_PAYLOADS: usize = 8;
+/// Largest hash-tree payload: the installer holds the whole tree in memory
+/// to check it before writing (a 4 GiB root has a 32 MiB tree). Host tools
+/// (`imagegen bundle`, `imagegen inspect`) hold bundles to the same bound.
+pub const MAX_TREE_LEN: u64 = 64 << 20;
 
 /// What a payload is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]

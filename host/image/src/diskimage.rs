@@ -11,7 +11,7 @@
 //! `SOURCE_DATE_EPOCH`, so the same inputs give the same bytes. Nothing here
 //! needs root: every filesystem is written into memory.
 use crate::rootfs::{Content, FileSet, Kind};
-use azl_disk::{self as disk, DiskError, Layout, Placed};
+use azl_disk::{self as disk, DiskError, Layout, PartSpec, Placed};
 use azl_formats::envelope::Enveloped;
 use azl_formats::manifest::{
     FileDigest, Manifest, PartitionKind, RootFs, SignedManifest, MANIFEST_REGION,
@@ -23,7 +23,8 @@ use azl_squashfs::{self as squashfs, Entry, FileData, Node, SquashfsError};
 use azl_verity::{self as verity, VerityError, VerityParams};
 use std::path::Path;
 
-/// The partition the first build fills (`root-b` is left empty).
+/// The root slot `imagegen build` fills (`root-b` is left empty); a
+/// bundle build ([`Inputs::slot`]) fills the slot it names instead.
 pub const FIRST_SLOT: &str = "root-a";
 
 /// Files on the boot partition.
@@ -46,6 +47,15 @@ pub enum DiskImageError {
     },
     #[error("board layout has no {0} partition")]
     NoPartition(&'static str),
+    #[error(
+        "{slot:?} is not a root slot of board {board}'s disk layout (root slots: {valid})",
+        valid = if .valid.is_empty() { "none".to_string() } else { .valid.join(", ") }
+    )]
+    UnknownSlot {
+        slot: String,
+        board: String,
+        valid: Vec<String>,
+    },
     #[error(
         "root filesystem needs {need} bytes (squashfs {squashfs} + verity {verity} + manifest {MANIFEST_REGION}) \
          but partition {partition} holds {size}: raise its size in the board file or shrink the image"
@@ -78,6 +88,45 @@ pub struct Inputs<'a> {
     pub security_version: u32,
     pub service_table: &'a [u8],
     pub key: Option<&'a SigningKey>,
+    /// The root slot to fill (a bundle's target); `None`: [`FIRST_SLOT`],
+    /// else the layout's first root partition (what `imagegen build` does).
+    pub slot: Option<&'a str>,
+}
+
+/// The root slot a build fills, from the board's layout: `slot` by name,
+/// which must be a root-kind partition (else [`DiskImageError::UnknownSlot`]
+/// naming the valid ones); without it [`FIRST_SLOT`], else the first
+/// root-kind partition.
+pub fn root_slot<'l>(
+    layout: &'l Layout,
+    slot: Option<&str>,
+    board: &str,
+) -> Result<&'l PartSpec, DiskImageError> {
+    let mut roots = layout
+        .partitions
+        .iter()
+        .filter(|p| p.kind == PartitionKind::Root);
+    match slot {
+        Some(name) => roots
+            .find(|p| p.name == name)
+            .ok_or_else(|| DiskImageError::UnknownSlot {
+                slot: name.to_string(),
+                board: board.to_string(),
+                valid: layout
+                    .partitions
+                    .iter()
+                    .filter(|p| p.kind == PartitionKind::Root)
+                    .map(|p| p.name.clone())
+                    .collect(),
+            }),
+        None => {
+            let first = roots.clone().next();
+            roots
+                .find(|p| p.name == FIRST_SLOT)
+                .or(first)
+                .ok_or(DiskImageError::NoPartition("root"))
+        }
+    }
 }
 
 /// A built disk, in memory, ready to write.
@@ -133,16 +182,11 @@ pub fn build(i: &Inputs) -> Result<Built, DiskImageError> {
             .find(|p| p.spec.kind == kind)
             .ok_or(DiskImageError::NoPartition(what))
     };
+    let slot = root_slot(i.layout, i.slot, i.board)?;
     let root = placed
         .partitions
         .iter()
-        .find(|p| p.spec.name == FIRST_SLOT)
-        .or_else(|| {
-            placed
-                .partitions
-                .iter()
-                .find(|p| p.spec.kind == PartitionKind::Root)
-        })
+        .find(|p| p.spec.name == slot.name && p.spec.kind == PartitionKind::Root)
         .ok_or(DiskImageError::NoPartition("root"))?;
     let boot = part(PartitionKind::Boot, "boot")?;
     let data = part(PartitionKind::Data, "data")?;
@@ -281,6 +325,15 @@ impl Built {
             .collect();
         disk::write_disk(path, &self.placed, &contents)?;
         Ok(())
+    }
+
+    /// The filled root slot's content from its offset 0 (squashfs, verity
+    /// area, zeros, manifest region): what a bundle is laid out from.
+    pub fn root_slot(&self) -> Option<&[u8]> {
+        self.contents
+            .iter()
+            .find(|(n, _)| n.as_str() == self.manifest.rootfs.partition.as_str())
+            .map(|(_, b)| b.as_slice())
     }
 
     /// The signed manifest envelope (also written next to the disk).

@@ -18,7 +18,7 @@
 //! owns its problem type and reports into a [`diag::Diagnostics`];
 //! [`pipeline::check`] owns the kind that combines them.
 //! [`pipeline::compile`] runs the build steps ([`diskimage`] assembles the
-//! disk), [`budget`] holds it to the board's limits, [`reproduce`] rebuilds
+//! disk, [`bundle`] lays a built root slot out as an update bundle), [`budget`] holds it to the board's limits, [`reproduce`] rebuilds
 //! to prove determinism; [`inspect`] reads an image back, [`run`] boots it,
 //! [`attest`] verifies a device's attestation report against its manifest.
 #![forbid(unsafe_code)]
@@ -27,6 +27,7 @@ pub mod attest;
 pub mod board;
 pub mod bootcfg;
 pub mod budget;
+pub mod bundle;
 pub mod config;
 pub mod diag;
 pub mod diskimage;

@@ -82,13 +82,43 @@ fn commit(tmp: NamedTempFile, dst: &Path) -> std::io::Result<()> {
 }
 
 pub fn put(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), OutputError> {
+    put_parts(dir, name, &[bytes])
+}
+
+/// Write `dir/name` as the concatenation of `parts`, the same way as [`put`].
+fn put_parts(dir: &Path, name: &str, parts: &[&[u8]]) -> Result<(), OutputError> {
     let dst = dir.join(name);
     temp_for(dir, name)
         .and_then(|mut tmp| {
-            tmp.write_all(bytes)?;
+            for p in parts {
+                tmp.write_all(p)?;
+            }
             commit(tmp, &dst)
         })
         .map_err(|source| OutputError::Write { path: dst, source })
+}
+
+/// Write the file `path` (a name the user gave, e.g. `imagegen bundle -o`)
+/// as the concatenation of `parts`, like [`put`]: a temporary file created
+/// exclusively in the same directory, synced, renamed over `path` (a
+/// symlink there is replaced, never written through). The directory must
+/// exist.
+pub fn put_file(path: &Path, parts: &[&[u8]]) -> Result<(), OutputError> {
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| OutputError::Write {
+            path: path.to_path_buf(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "not a file name (a path ending in a UTF-8 file name is needed)",
+            ),
+        })?;
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    put_parts(dir, name, parts)
 }
 
 /// Copy the file at `from` (followed if a link: it is an input the user
@@ -210,6 +240,28 @@ mod tests {
                 assert!(e.file_type().unwrap().is_symlink(), "left behind: {n}");
             }
         }
+    }
+
+    #[test]
+    fn put_file_replaces_a_planted_symlink_and_leaves_no_temporary() {
+        let t = tempfile::tempdir().unwrap();
+        let victim = t.path().join("victim");
+        std::fs::write(&victim, b"precious").unwrap();
+        let dst = t.path().join("update.azb");
+        symlink(&victim, &dst).unwrap();
+        put_file(&dst, &[b"head", b"tree", b"data"]).unwrap();
+        assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+        assert!(std::fs::symlink_metadata(&dst).unwrap().is_file());
+        assert_eq!(std::fs::read(&dst).unwrap(), b"headtreedata");
+        let names: Vec<_> = std::fs::read_dir(t.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names.len(), 2, "{names:?}");
+        // A directory that does not exist: an error naming the file.
+        let e = put_file(&t.path().join("no/such/x.azb"), &[b"x"]).unwrap_err();
+        assert!(e.to_string().contains("no/such/x.azb"), "{e}");
+        assert!(put_file(Path::new("/"), &[b"x"]).is_err());
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! `imagegen build`: runs the steps in order — config → board → kernel and
+//! `imagegen build` (and `imagegen bundle`, the same build filling another
+//! root slot, laid out by [`bundle`]): runs the steps in order — config → board → kernel and
 //! modules → rootfs (file set) → service table and boot config →
 //! initramfs → output directory — and reports what it built.
 //!
@@ -19,7 +20,7 @@ use crate::rootfs::{Conflict, Content, FileSet, Node, Origin};
 use crate::services::ServiceError;
 use crate::users::UserError;
 use crate::{bootcfg, files, services, skeleton, users::UserDb};
-use crate::{budget, diskimage};
+use crate::{budget, bundle, diskimage};
 use azl_formats::envelope::Enveloped;
 use azl_formats::services::TableError;
 use azl_formats::{paths, BootConfig, FormatError, ServiceTable};
@@ -63,6 +64,9 @@ pub struct BuildOptions {
     pub key: Option<PathBuf>,
     /// `--insecure-unsigned`: a development disk image without a signature.
     pub insecure_unsigned: bool,
+    /// The root slot to fill (`imagegen bundle --slot`); `None`: root-a, as
+    /// `imagegen build` does.
+    pub slot: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -124,6 +128,23 @@ pub enum BuildError {
     Key(#[from] azl_sign::KeyError),
     #[error("disk image: {0}")]
     Disk(#[from] crate::diskimage::DiskImageError),
+    #[error(
+        "a bundle needs a signing key: pass --key KEY, the key whose KEY.pub the devices trust \
+         (bundles are always signed)"
+    )]
+    BundleNoKey,
+    #[error(
+        "bundles are always signed: --insecure-unsigned is refused for `imagegen bundle` \
+         (a device never installs an unsigned bundle); pass --key KEY"
+    )]
+    BundleUnsigned,
+    #[error(
+        "a bundle carries a root slot, but this image has no disk image \
+         ([image] root = \"initramfs\" or board {board} has no [disk] layout)"
+    )]
+    BundleNoDisk { board: String },
+    #[error("bundle: {0}")]
+    Bundle(#[from] crate::bundle::BundleBuildError),
 }
 
 /// Everything a build produced, in memory.
@@ -235,6 +256,55 @@ pub fn compile(
     env: &dyn Env,
     exe: Option<&Path>,
 ) -> Result<Image, BuildError> {
+    compile_keyed(opts, env, exe).map(|(image, _)| image)
+}
+
+/// `imagegen bundle`: build the image with `opts.slot` (default
+/// [`bundle::DEFAULT_SLOT`]) as the filled root slot and lay that slot out
+/// as a bundle signed with `opts.key`. Nothing is written.
+pub fn compile_bundle(
+    opts: &BuildOptions,
+    min_from_security_version: Option<u32>,
+    env: &dyn Env,
+    exe: Option<&Path>,
+) -> Result<(Image, bundle::Bundle), BuildError> {
+    if opts.insecure_unsigned {
+        return Err(BuildError::BundleUnsigned);
+    }
+    if opts.key.is_none() {
+        return Err(BuildError::BundleNoKey);
+    }
+    let opts = BuildOptions {
+        slot: Some(
+            opts.slot
+                .clone()
+                .unwrap_or_else(|| bundle::DEFAULT_SLOT.to_string()),
+        ),
+        ..opts.clone()
+    };
+    let (image, key) = compile_keyed(&opts, env, exe)?;
+    let no_disk = || BuildError::BundleNoDisk {
+        board: image.board.name.clone(),
+    };
+    let disk = image.disk.as_ref().ok_or_else(no_disk)?;
+    let key = key.ok_or(BuildError::BundleNoKey)?;
+    let slot = disk.root_slot().ok_or_else(no_disk)?;
+    let b = bundle::lay_out(
+        disk.manifest.rootfs.partition.as_str(),
+        slot,
+        &key,
+        min_from_security_version,
+    )?;
+    Ok((image, b))
+}
+
+/// [`compile`], also handing back the signing key it loaded (a bundle's
+/// header is signed with the very key that signed its manifest).
+fn compile_keyed(
+    opts: &BuildOptions,
+    env: &dyn Env,
+    exe: Option<&Path>,
+) -> Result<(Image, Option<SigningKey>), BuildError> {
     let mtime = source_date_epoch(env)?;
     let cfg = Config::load(&opts.config)?;
 
@@ -286,6 +356,10 @@ pub fn compile(
         (RootMode::Disk, None, true) => None,
         (RootMode::Disk, Some(path), false) => Some(SigningKey::load(path)?),
     };
+    if let (RootMode::Disk, Some(layout)) = (root_mode, &board.disk) {
+        // A bad --slot is named before anything is built.
+        diskimage::root_slot(layout, opts.slot.as_deref(), &board.name)?;
+    }
     let root_spec = match (root_mode, &board.disk) {
         (RootMode::Disk, Some(layout)) => Some(bootcfg::root_spec(layout, key.is_none())),
         _ => None,
@@ -383,6 +457,7 @@ pub fn compile(
                 security_version: settings.security_version,
                 service_table: &services_bytes,
                 key: key.as_ref(),
+                slot: opts.slot.as_deref(),
             })?;
             (initramfs, Some(built))
         }
@@ -398,7 +473,7 @@ pub fn compile(
         initramfs.gz.len() as u64,
         disk.as_ref().map(|d| d.squashfs_size),
     )?;
-    Ok(Image {
+    let image = Image {
         name: settings.name,
         version: settings.version,
         board,
@@ -415,7 +490,8 @@ pub fn compile(
         public_key,
         key_warnings,
         kernel_size,
-    })
+    };
+    Ok((image, key))
 }
 
 /// Write `image` to `out`.

@@ -1,5 +1,6 @@
-//! The `imagegen` command line: `build` an image, `run` it in QEMU, `keygen` a
-//! manifest signing key, `inspect` a built image, `attest verify` a device's
+//! The `imagegen` command line: `build` an image, `bundle` it as a signed
+//! update for one root slot, `run` it in QEMU, `keygen` a manifest signing
+//! key, `inspect` a built image or bundle, `attest verify` a device's
 //! attestation report (and `attest enroll` its AK).
 #![forbid(unsafe_code)]
 use azl_formats::manifest::Hex;
@@ -55,6 +56,47 @@ enum Command {
         #[arg(long)]
         verify_reproducible: bool,
     },
+    /// Build a signed update bundle: the image built as for `build`, with
+    /// SLOT as its root slot, laid out for `update install` on a device.
+    /// A device installs into the slot it is not running: a factory image
+    /// runs root-a and takes a root-b bundle; one running root-b needs a
+    /// `--slot root-a` bundle (a fleet publishes both).
+    Bundle {
+        /// Image config (TOML).
+        #[arg(long, short = 'c', value_name = "FILE")]
+        config: PathBuf,
+        /// Ed25519 PKCS#8 key that signs the manifest and the bundle header
+        /// (the key whose KEY.pub the devices trust).
+        #[arg(long, value_name = "KEY")]
+        key: Option<PathBuf>,
+        /// Bundle file to write (atomically).
+        #[arg(long, short = 'o', value_name = "FILE")]
+        out: PathBuf,
+        /// Root slot the bundle installs into.
+        #[arg(long, value_name = "SLOT", default_value = azl_image::bundle::DEFAULT_SLOT)]
+        slot: String,
+        /// Refuse to install over a system below this security version.
+        #[arg(long, value_name = "N")]
+        min_from_security_version: Option<u32>,
+        /// Board name, or path to a board file (overrides [image] board).
+        #[arg(long, value_name = "NAME|PATH")]
+        board: Option<String>,
+        /// Where board names are looked up (default: $AZL_BOARDS, else the repo's boards/).
+        #[arg(long, value_name = "DIR")]
+        boards_dir: Option<PathBuf>,
+        /// Unpacked kernel package directory (overrides [kernel] path).
+        #[arg(long, value_name = "DIR")]
+        kernel: Option<PathBuf>,
+        /// aarch64 init binary (overrides [image] init and $AZL_INIT).
+        #[arg(long, value_name = "PATH")]
+        init: Option<PathBuf>,
+        /// Print the summary as one JSON object.
+        #[arg(long)]
+        json: bool,
+        /// Refused: bundles are always signed (accepted only to say so).
+        #[arg(long, hide = true)]
+        insecure_unsigned: bool,
+    },
     /// Boot a built image in QEMU; exits with QEMU's exit code (124 on --timeout).
     Run {
         /// Output directory of `imagegen build`.
@@ -85,11 +127,13 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
-    /// Describe and check a disk image or output directory: partitions,
-    /// manifests and their signatures, digests, sizes. Exits 0 when every
-    /// check passes, 1 when one fails, 2 when the image cannot be read.
+    /// Describe and check a disk image, output directory or update bundle:
+    /// partitions, manifests and their signatures, digests, sizes; for a
+    /// bundle also its header signature, layout and every data block against
+    /// the signed verity tree. Exits 0 when every check passes, 1 when one
+    /// fails, 2 when the input cannot be read.
     Inspect {
-        /// Disk image, or output directory (uses OUT/disk.img if present).
+        /// Disk image, output directory (uses OUT/disk.img if present), or bundle.
         image: PathBuf,
         /// Print the report as one JSON object.
         #[arg(long)]
@@ -234,6 +278,36 @@ fn build(opts: &BuildOptions, out: &std::path::Path, verify_reproducible: bool) 
     0
 }
 
+/// `imagegen bundle`: build the slot, lay it out, write it, summarise.
+fn bundle(opts: &BuildOptions, min_from: Option<u32>, out: &std::path::Path, json: bool) -> i32 {
+    let exe = std::env::current_exe().ok();
+    let built = pipeline::compile_bundle(opts, min_from, &ProcessEnv, exe.as_deref())
+        .and_then(|(image, b)| b.write(out).map(|()| (image, b)).map_err(Into::into));
+    let (image, b) = match built {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("imagegen: error: {e}");
+            return 1;
+        }
+    };
+    for w in image.key_warnings.iter() {
+        eprintln!("imagegen: warning: {w}");
+    }
+    let summary = b.summary(out);
+    if json {
+        match serde_json::to_string(&summary) {
+            Ok(s) => outln!("{s}"),
+            Err(e) => {
+                eprintln!("imagegen: error: encoding the summary as JSON: {e}");
+                return 1;
+            }
+        }
+    } else {
+        outln!("{summary}");
+    }
+    0
+}
+
 fn main() -> ExitCode {
     quiet_broken_pipe_panics();
     let cli = Cli::parse();
@@ -257,8 +331,34 @@ fn main() -> ExitCode {
                 init,
                 key,
                 insecure_unsigned,
+                slot: None,
             };
             build(&opts, &out, verify_reproducible)
+        }
+        Command::Bundle {
+            config,
+            key,
+            out,
+            slot,
+            min_from_security_version,
+            board,
+            boards_dir,
+            kernel,
+            init,
+            json,
+            insecure_unsigned,
+        } => {
+            let opts = BuildOptions {
+                config,
+                board,
+                boards_dir,
+                kernel,
+                init,
+                key,
+                insecure_unsigned,
+                slot: Some(slot),
+            };
+            bundle(&opts, min_from_security_version, &out, json)
         }
         Command::Run {
             out,

@@ -14,6 +14,8 @@
 //! work is bounded by the disk's size), the slot layout (squashfs, verity
 //! area, manifest region) and the root filesystem by top-level directory.
 //! An output directory without a disk image is described file by file.
+//! An update bundle (magic `AZBU`) is checked as the installer checks it
+//! (`bundle`).
 //!
 //! The result is a [`Report`]: [`fmt::Display`] renders the human report,
 //! serde the `--json` one. Anything that would make a device refuse the
@@ -38,8 +40,11 @@ use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
+mod bundle;
 mod fsinfo;
 mod text;
+
+pub use bundle::{BundleReport, HeaderView, PayloadView};
 
 /// The disk image's name in an output directory.
 pub const DISK_IMAGE: &str = "disk.img";
@@ -74,6 +79,8 @@ pub enum InspectError {
     Gpt(#[from] DiskError),
     #[error(transparent)]
     Key(#[from] KeyError),
+    #[error(transparent)]
+    Read(#[from] azl_fileread::ReadError),
 }
 
 /// Everything `inspect` found. Serialized as the `--json` output.
@@ -83,6 +90,9 @@ pub struct Report {
     pub path: String,
     /// The disk image and its GPT, if there is one.
     pub disk: Option<DiskReport>,
+    /// The update bundle, when the file is one (then `manifests` holds its
+    /// manifest and `disk`, `slots` and `files` are empty).
+    pub bundle: Option<BundleReport>,
     /// The manifest of every root slot that holds one, in GPT order.
     pub manifests: Vec<ManifestView>,
     /// Every root slot: manifest region state, layout, squashfs, checks.
@@ -364,6 +374,27 @@ pub fn inspect(opts: &InspectOptions) -> Result<Report, InspectError> {
     };
     let mut problems = Vec::new();
     let keys = Keys::resolve(opts.key.as_deref(), &dir, &mut problems)?;
+    if !meta.is_dir() && bundle::is_bundle(path) {
+        let (b, manifest) = bundle::inspect(path, &keys)?;
+        problems.extend(
+            b.checks
+                .iter()
+                .filter(|c| !c.ok)
+                .map(|c| format!("bundle: {}: {}", c.name, c.detail)),
+        );
+        return Ok(Report {
+            path: path.display().to_string(),
+            ok: problems.is_empty(),
+            disk: None,
+            bundle: Some(b),
+            manifests: manifest.into_iter().collect(),
+            slots: Vec::new(),
+            files: Vec::new(),
+            boot_config: None,
+            services: None,
+            problems,
+        });
+    }
 
     let mut files = Vec::new();
     let mut boot_config = None;
@@ -392,6 +423,7 @@ pub fn inspect(opts: &InspectOptions) -> Result<Report, InspectError> {
         path: path.display().to_string(),
         ok: problems.is_empty(),
         disk,
+        bundle: None,
         manifests,
         slots,
         files,
@@ -453,6 +485,18 @@ impl Keys {
         })
     }
 
+    /// The key a signature by `key_id` is checked against: the trusted
+    /// one, else another `*.pub` with that id.
+    fn candidate(
+        &self,
+        key_id: Option<[u8; sign::KEY_ID_LEN]>,
+    ) -> Option<&(PathBuf, [u8; sign::PUBLIC_KEY_LEN])> {
+        self.trusted.as_ref().or_else(|| {
+            let id = key_id?;
+            self.others.iter().find(|(_, k)| sign::key_id(k) == id)
+        })
+    }
+
     fn check(&self, sm: &SignedManifest) -> Signature {
         let Some(sig) = &sm.signature else {
             return Signature {
@@ -463,12 +507,7 @@ impl Keys {
             };
         };
         let key_id = Some(Hex(&sig.key_id).to_string());
-        let candidate = self.trusted.as_ref().or_else(|| {
-            self.others
-                .iter()
-                .find(|(_, k)| sign::key_id(k) == sig.key_id)
-        });
-        let Some((file, key)) = candidate else {
+        let Some((file, key)) = self.candidate(Some(sig.key_id)) else {
             return Signature {
                 status: SigStatus::Unverified,
                 key_id,
@@ -896,7 +935,7 @@ fn inspect_slot(
         }
         SigStatus::Unsigned | SigStatus::Unverified => None,
     };
-    let view = view(&m, gp, signature);
+    let view = view(&m, &gp.name, gp.number, signature);
     if let Some(why) = untrusted {
         slot.not_checked = Some(format!("the manifest's content was not acted on: {why}"));
         return (slot, Some(view));
@@ -1220,11 +1259,13 @@ fn read_squashfs(img: &mut Image, offset: u64) -> Option<SquashfsReport> {
     Some(report)
 }
 
-fn view(m: &Manifest, slot: &GptPartition, signature: Signature) -> ManifestView {
+/// The manifest as shown, read from root slot `slot` (GPT entry `number`;
+/// for a bundle, its position in the manifest's own table).
+fn view(m: &Manifest, slot: &str, number: u32, signature: Signature) -> ManifestView {
     let v = &m.rootfs.verity;
     ManifestView {
-        slot: slot.name.clone(),
-        slot_number: slot.number,
+        slot: slot.to_string(),
+        slot_number: number,
         signature,
         board: m.board.clone(),
         image_name: m.image_name.clone(),

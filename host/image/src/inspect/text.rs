@@ -1,12 +1,19 @@
 //! The human-readable rendering of a [`Report`]: aligned key/value lines
 //! and tables, problems last, ending in `result: OK` or `result: FAILED`.
-use super::{DiskReport, ManifestView, Report, SigStatus, Signature, SlotReport, SlotState};
+use super::{
+    BundleReport, Check, DiskReport, ManifestView, Report, SigStatus, Signature, SlotReport,
+    SlotState,
+};
 use std::fmt::{self, Write};
 
 /// Width of the key column.
 const KEY: usize = 16;
 
 pub(super) fn render(r: &Report, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    if let Some(b) = &r.bundle {
+        bundle(b, r.manifests.first(), f)?;
+        writeln!(f)?;
+    }
     if let Some(d) = &r.disk {
         disk(d, f)?;
         for s in &r.slots {
@@ -133,6 +140,68 @@ fn disk(d: &DiskReport, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             "  {:>2}  {:<name_w$}  {:<36}  {}",
             p.number, p.name, p.type_guid, p.part_guid
         )?;
+    }
+    Ok(())
+}
+
+fn bundle(b: &BundleReport, m: Option<&ManifestView>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    writeln!(f, "update bundle {}", b.path)?;
+    kv(f, "size", &bytes(b.size))?;
+    if let Some(d) = &b.sha256 {
+        kv(f, "sha256", d)?;
+    }
+    if let Some(slot) = &b.slot {
+        let size = b
+            .slot_size
+            .map_or_else(String::new, |n| format!(", a {} partition", human(n)));
+        kv(f, "target slot", &format!("{slot}{size}"))?;
+    }
+    if let Some(m) = m {
+        kv(f, "board", &m.board)?;
+        kv(f, "image", &format!("{} {}", m.image_name, m.image_version))?;
+        kv(f, "verity root", &m.rootfs.verity.root_hash)?;
+    }
+    if let Some(sv) = b.security_version {
+        kv(f, "security", &format!("version {sv}"))?;
+    }
+    if let Some(s) = &b.manifest_signature {
+        kv(f, "manifest", &signature(s))?;
+    }
+    if let Some(s) = &b.header_signature {
+        kv(f, "header", &signature(s))?;
+    }
+    if let Some(h) = &b.header {
+        let min = h
+            .min_from_security_version
+            .map_or_else(|| "any".to_string(), |n| format!("{n} or later"));
+        kv(f, "installs over", &format!("security version {min}"))?;
+        writeln!(f, "  payloads")?;
+        for p in &h.payloads {
+            writeln!(
+                f,
+                "    {:<10}  at byte {:>10}  {:>10}  sha256 {}",
+                p.kind,
+                p.offset,
+                human(p.size),
+                p.sha256
+            )?;
+        }
+    }
+    checks(&b.checks, f)
+}
+
+fn checks(checks: &[Check], f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    if !checks.is_empty() {
+        writeln!(f, "  checks")?;
+        for c in checks {
+            writeln!(
+                f,
+                "    {:<4}  {}: {}",
+                if c.ok { "ok" } else { "FAIL" },
+                c.name,
+                c.detail
+            )?;
+        }
     }
     Ok(())
 }
@@ -310,19 +379,7 @@ fn slot(s: &SlotReport, m: Option<&ManifestView>, f: &mut fmt::Formatter<'_>) ->
             }
         }
     }
-    if !s.checks.is_empty() {
-        writeln!(f, "  checks")?;
-        for c in &s.checks {
-            writeln!(
-                f,
-                "    {:<4}  {}: {}",
-                if c.ok { "ok" } else { "FAIL" },
-                c.name,
-                c.detail
-            )?;
-        }
-    }
-    Ok(())
+    checks(&s.checks, f)
 }
 
 /// `1536` → `1.5 KiB`; below 1 KiB, `N B`.

@@ -30,8 +30,8 @@ use std::fs::{File, OpenOptions};
 use std::io::Read;
 use std::os::unix::fs::FileExt;
 
-/// Largest hash area held in memory (a 4 GiB root has a 32 MiB tree).
-pub const TREE_LIMIT: u64 = 64 << 20;
+/// Largest hash area held in memory (the bundle format's bound).
+pub const TREE_LIMIT: u64 = azl_formats::bundle::MAX_TREE_LEN;
 /// Data blocks written per write.
 const BATCH_BLOCKS: usize = 64;
 
