@@ -540,3 +540,73 @@ pub fn data_file(out: &Path, path: &str) -> Option<Vec<u8>> {
 pub fn attest(args: &[&str]) -> CmdResult {
     run_mut(Command::new(imagegen()).arg("attest").args(args))
 }
+
+/// A boot started in the background (for the power-cut campaign): `imagegen
+/// run` in its own process group, so QEMU (its child) can be killed with it
+/// at a chosen instant. The serial log goes to `log`.
+pub struct Running {
+    child: std::process::Child,
+    pub started: Instant,
+}
+
+impl Running {
+    pub fn start(out: &Path, opts: &Boot, log: &Path) -> Running {
+        use std::os::unix::process::CommandExt;
+        let timeout = opts.timeout.unwrap_or(Duration::from_secs(120));
+        let file =
+            std::fs::File::create(log).unwrap_or_else(|e| panic!("create {}: {e}", log.display()));
+        let mut cmd = Command::new(imagegen());
+        cmd.arg("run")
+            .arg(out)
+            .arg("--timeout")
+            .arg(timeout.as_secs().to_string());
+        for d in &opts.disks {
+            cmd.arg("--disk").arg(d);
+        }
+        if !opts.append.is_empty() {
+            cmd.arg("--append").arg(&opts.append);
+        }
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(file)
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run imagegen run: {e}"));
+        Running {
+            child,
+            started: Instant::now(),
+        }
+    }
+
+    /// Wait until the boot ends by itself or `until` has passed since it
+    /// started; then SIGKILL the whole group (imagegen and QEMU) — a power
+    /// cut. Returns `Some(exit code)` if it ended by itself, `None` if cut.
+    pub fn cut_at(mut self, until: Duration) -> Option<Option<i32>> {
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => return Some(status.code()),
+                Ok(None) => {}
+                Err(e) => panic!("wait for imagegen run: {e}"),
+            }
+            if self.started.elapsed() >= until {
+                let pgid = format!("-{}", self.child.id());
+                let r = run_mut(Command::new("kill").args(["-KILL", "--", &pgid]));
+                assert!(r.ok, "kill -KILL {pgid}: {}", r.stderr);
+                let _ = self.child.wait();
+                // QEMU is imagegen's child: wait until the group is gone (it
+                // holds the disk image's lock until it has exited).
+                let gone = Instant::now();
+                while run_mut(Command::new("kill").args(["-0", "--", &pgid])).ok {
+                    assert!(
+                        gone.elapsed() < Duration::from_secs(10),
+                        "QEMU survived SIGKILL"
+                    );
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}

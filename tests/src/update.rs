@@ -17,22 +17,48 @@ pub const CONTROL_MAGIC: &str = "#azl-ctl";
 /// The update face inside the guest (init's `update` command).
 pub const UPDATE: &str = "/sbin/init update";
 
-/// The agent: if the first extra disk (`/dev/vdb`) is a control disk, run
-/// it with `sh`; then power off. Every update-test image carries it, so one
-/// image serves many boots whose steps the host chooses.
+/// The agent: runs the control disk (found by its magic on any virtio
+/// disk) with `sh`, then powers off. Every update-test image carries it,
+/// so one image serves many boots whose steps the host chooses.
+///
+/// Virtio disks do not get their letters in `--disk` order (QEMU's virt
+/// machine hands the transports out from the top, so the image's own disk
+/// is the last letter); scripts therefore find each disk by content (see
+/// [`control_disk`]).
 pub fn with_agent(img: Image) -> Image {
     let script = format!(
-        "if head -c {n} /dev/vdb 2>/dev/null | grep -q '{CONTROL_MAGIC}'; then sh /dev/vdb; echo agent-rc=$?; fi; /sbin/initctl poweroff",
+        "for d in /dev/vd?; do if head -c {n} $d 2>/dev/null | grep -q '{CONTROL_MAGIC}'; then sh $d; echo agent-rc=$?; fi; done; /sbin/initctl poweroff",
         n = CONTROL_MAGIC.len()
     );
     img.sh_service("agent", &script, "restart = \"never\"")
-        .with_applets(&["cut", "tr", "mknod", "umount", "sha256sum"])
+        .with_applets(&["cut", "tr", "umount", "sha256sum"])
 }
 
 /// A raw disk holding `script` for the agent (zero-padded to 1 MiB; the
-/// script ends with `exit`, so the shell never reads the padding).
-pub fn control_disk(dir: &Path, name: &str, script: &str) -> PathBuf {
-    let text = format!("{CONTROL_MAGIC}\n{script}\nexit 0\n");
+/// script ends with `exit`, so the shell never reads the padding). Before
+/// the script, `$D1`, `$D2`, … are set to the guest devices of `disks`
+/// (found by the sha256 of their first 4 KiB, which must differ), and `$BS`
+/// to the boot-state partition (from `update status --json`).
+pub fn control_disk(dir: &Path, name: &str, script: &str, disks: &[PathBuf]) -> PathBuf {
+    let mut text = format!(
+        "{CONTROL_MAGIC}\n\
+         head4k() {{ dd if=$1 bs=4096 count=1 2>/dev/null | sha256sum | cut -c1-64; }}\n\
+         find_disk() {{ for d in /dev/vd?; do [ \"$(head4k $d)\" = \"$1\" ] && {{ echo $d; return 0; }}; done; echo /dev/missing-$1; }}\n\
+         BS=$(/sbin/init update status --json | sed -n 's/.*\"location\":\"\\([^\"]*\\)\".*/\\1/p')\n"
+    );
+    let mut seen = Vec::new();
+    for (i, d) in disks.iter().enumerate() {
+        let head = read_at(d, 0, 4096);
+        let h = hex(&azl_formats::sha256(&head));
+        assert!(
+            !seen.contains(&h),
+            "disks {} share their first 4 KiB",
+            d.display()
+        );
+        text.push_str(&format!("D{}=$(find_disk {h})\n", i + 1));
+        seen.push(h);
+    }
+    text.push_str(&format!("{script}\nexit 0\n"));
     raw_disk(dir, name, text.as_bytes())
 }
 

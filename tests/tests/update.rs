@@ -2,9 +2,9 @@
 //! disk image, v2 (2.0.0, security version 2, another file and service) as
 //! a signed bundle for root-b with `imagegen bundle`; the bundle is carried
 //! on a second virtio disk (the "USB stick") and installed by the device
-//! itself with `update install /dev/vdc`. Reboots are boots of the same
+//! itself with `update install DEVICE`. Reboots are boots of the same
 //! disk image. Every boot runs the image's agent service, which executes
-//! the control script the host put on `/dev/vdb` and powers off.
+//! the control script the host put on a control disk and powers off.
 //!
 //! Also: hostile bundles (each refused with its message, v1 untouched), a
 //! trial that never commits, and an old image written straight into a slot.
@@ -113,9 +113,14 @@ fn device(dir: &Path) -> PathBuf {
     dst
 }
 
-/// Boot with the control script on /dev/vdb and `disks` after it.
+/// Boot with the control script and `disks` (`$D1`, `$D2`, … in it).
 fn step(out: &Path, dir: &Path, n: usize, script: &str, disks: &[PathBuf], tpm: bool) -> Booted {
-    let ctl = control_disk(dir, &format!("ctl{n}.img"), &format!("{PRELUDE}{script}"));
+    let ctl = control_disk(
+        dir,
+        &format!("ctl{n}.img"),
+        &format!("{PRELUDE}{script}"),
+        disks,
+    );
     let mut all = vec![ctl];
     all.extend(disks.iter().cloned());
     boot(
@@ -144,7 +149,7 @@ fn update_to_v2(out: &Path, dir: &Path, tpm: bool, boot3: &str) -> Booted {
         out,
         dir,
         1,
-        "echo kept-from-v1 > /data/keep.txt; sync\nst s0\n$U install /dev/vdc; echo install-rc=$?\nst s1",
+        "echo kept-from-v1 > /data/keep.txt; sync\nst s0\n$U install $D1; echo install-rc=$?\nst s1",
         &[stick],
         tpm,
     );
@@ -235,7 +240,7 @@ fn v1_to_v2_commits_keeps_data_and_raises_the_floor() {
         &out,
         dir.path(),
         4,
-        "$U install /dev/vdc; echo down-rc=$?\nst s6",
+        "$U install $D1; echo down-rc=$?\nst s6",
         &[stick],
         false,
     );
@@ -310,7 +315,7 @@ fn an_uncommitted_trial_falls_back_to_v1() {
         &out,
         dir.path(),
         1,
-        "$U install /dev/vdc; echo install-rc=$?",
+        "$U install $D1; echo install-rc=$?",
         &[stick],
         false,
     );
@@ -456,19 +461,19 @@ fn hostile_bundles_are_refused_and_v1_is_untouched() {
         .map(|h| (format!("{}.bundle", h.kind), h.bytes.clone()))
         .collect();
     let mut disks = vec![files_disk(dir.path(), "hostile.img", &files)];
-    // Raw ones on /dev/vdd, /dev/vde, …
+    // Raw ones are $D2, $D3, …
     let mut script = String::from(
-        "bs() { echo \"$1=c0:$(dd if=/dev/vda4 bs=4096 count=1 2>/dev/null | sha256sum | cut -c1-64) c1:$(dd if=/dev/vda4 bs=4096 skip=16 count=1 2>/dev/null | sha256sum | cut -c1-64)\"; }\n\
+        "bs() { echo \"$1=c0:$(dd if=$BS bs=4096 count=1 2>/dev/null | sha256sum | cut -c1-64) c1:$(dd if=$BS bs=4096 skip=16 count=1 2>/dev/null | sha256sum | cut -c1-64)\"; }\n\
          try() { bs \"B $1\"; $U install \"$2\" >/dev/null 2>/tmp/err; rc=$?; echo \"H $1 rc=$rc $(grep 'update: refused' /tmp/err)\"; bs \"A $1\"; st \"S $1\"; }\n\
-         st s0\nmkdir -p /run/h && mount -t ext4 -o ro /dev/vdc /run/h || echo mount-failed\n",
+         echo bsdev=$BS\nst s0\nmkdir -p /run/h && mount -t ext4 -o ro $D1 /run/h || echo mount-failed\n",
     );
     for h in set.iter().filter(|h| !h.raw) {
         script.push_str(&format!("try {k} /run/h/{k}.bundle\n", k = h.kind));
     }
-    let mut dev = b'd';
+    let mut dev = 2;
     for h in set.iter().filter(|h| h.raw) {
         disks.push(raw_disk(dir.path(), &format!("{}.img", h.kind), &h.bytes));
-        script.push_str(&format!("try {} /dev/vd{}\n", h.kind, dev as char));
+        script.push_str(&format!("try {} $D{dev}\n", h.kind));
         dev += 1;
     }
     let disk = out.join("disk.img");
@@ -478,9 +483,11 @@ fn hostile_bundles_are_refused_and_v1_is_untouched() {
     assert!(!b.has("mount-failed"), "{}", b.dump());
     let s0 = json_value(&b, "s0");
     assert_eq!(
-        s0["location"], "/dev/vda4",
+        s0["location"].as_str(),
+        Some(b.value("bsdev").as_str()),
         "the script reads the boot state there: {s0}"
     );
+    assert!(b.value("bsdev").starts_with("/dev/vd"), "{}", b.dump());
     let mut failures = Vec::new();
     for h in &set {
         let (rc, msg) = refusal(&b, h.kind);
@@ -547,7 +554,7 @@ fn an_old_image_written_into_a_slot_never_boots() {
         &out,
         dir.path(),
         1,
-        "$U install /dev/vdc; echo install-rc=$?",
+        "$U install $D1; echo install-rc=$?",
         &[stick],
         false,
     );
