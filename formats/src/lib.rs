@@ -17,6 +17,7 @@ pub mod bundle;
 pub mod envelope;
 pub mod eventlog;
 pub mod gpt;
+pub mod logcheck;
 pub mod manifest;
 pub mod measure;
 pub mod services;
