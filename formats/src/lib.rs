@@ -23,7 +23,9 @@ pub mod measure;
 pub mod services;
 pub mod verity;
 
-pub use boot::{BootConfig, BootControl, RootSpec, Watchdog};
+pub use boot::{
+    BootConfig, BootControl, CommitPolicy, HealthCheck, RootSpec, UpdatePolicy, Watchdog,
+};
 pub use envelope::FormatError;
 pub use services::{CrashLoop, CrashLoopAction, Readiness, RestartPolicy, Service, ServiceTable};
 
