@@ -44,6 +44,93 @@ pub struct RootSpec {
     pub allow_unsigned: bool,
     /// How the slot to boot is chosen and recorded (docs/update.md).
     pub boot_control: BootControl,
+    /// How a trial boot of this slot is judged and committed. Stage 2
+    /// reads it from the slot being tried, so the new image's own policy
+    /// governs its trial.
+    pub update: UpdatePolicy,
+}
+
+/// Who commits a trial boot that passed the health gate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CommitPolicy {
+    /// init commits it itself once every gate passed.
+    Local,
+    /// init runs the gates but leaves the commit to `update commit`.
+    Manual,
+}
+
+/// The health gate of a trial boot (docs/update.md, "Trial and commit").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpdatePolicy {
+    pub commit: CommitPolicy,
+    /// Every service must be ready within this many seconds of kernel start.
+    pub ready_deadline_s: u32,
+    /// Then no service may exit or restart for this many seconds.
+    pub hold_s: u32,
+    /// Then this command (argv, `[0]` absolute) must exit 0.
+    pub health_check: Option<HealthCheck>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthCheck {
+    pub exec: Vec<String>,
+    /// Killed and failed after this many seconds.
+    pub timeout_s: u32,
+}
+
+/// Defaults and bounds of [`UpdatePolicy`], shared by the build's checks
+/// and the docs.
+pub mod update_limits {
+    pub const READY_DEADLINE_DEFAULT_S: u32 = 60;
+    pub const HOLD_DEFAULT_S: u32 = 30;
+    pub const HEALTH_CHECK_TIMEOUT_DEFAULT_S: u32 = 30;
+    /// Every duration of the policy is at most an hour: a trial that takes
+    /// longer is indistinguishable from a hung one.
+    pub const MAX_S: u32 = 3600;
+    /// The ready deadline and the health check timeout are at least 1 s;
+    /// the hold may be 0.
+    pub const MIN_DEADLINE_S: u32 = 1;
+    /// The service name a health check runs (and is limit-checked) under.
+    pub const HEALTH_CHECK_NAME: &str = "health-check";
+}
+
+impl Default for UpdatePolicy {
+    fn default() -> Self {
+        UpdatePolicy {
+            commit: CommitPolicy::Local,
+            ready_deadline_s: update_limits::READY_DEADLINE_DEFAULT_S,
+            hold_s: update_limits::HOLD_DEFAULT_S,
+            health_check: None,
+        }
+    }
+}
+
+impl HealthCheck {
+    /// The health check as the one-off service init spawns (root, `/`,
+    /// no restart), so [`crate::limits::check_service`] applies to it
+    /// exactly as to a service.
+    pub fn as_service(&self) -> crate::Service {
+        crate::Service {
+            name: crate::name(update_limits::HEALTH_CHECK_NAME).unwrap_or_default(),
+            exec: self.exec.clone(),
+            env: Vec::new(),
+            uid: 0,
+            gid: 0,
+            workdir: None,
+            restart: crate::RestartPolicy::Never,
+            restart_delay_ms: 0,
+            restart_delay_max_ms: 0,
+            crash_loop: crate::CrashLoop {
+                max_restarts: 0,
+                window_s: 1,
+                action: crate::CrashLoopAction::GiveUp,
+            },
+            after: Vec::new(),
+            memory_max: None,
+            ready: crate::Readiness::Started,
+            stop_timeout_ms: None,
+        }
+    }
 }
 
 /// The boot-control backend: where the A/B boot state lives and who picks
@@ -70,8 +157,8 @@ pub struct Watchdog {
 
 impl Enveloped for BootConfig {
     const MAGIC: [u8; 4] = *b"AZBC";
-    /// 2: `RootSpec::boot_control` added.
-    const VERSION: u16 = 2;
+    /// 2: `RootSpec::boot_control` added. 3: `RootSpec::update` added.
+    const VERSION: u16 = 3;
 }
 
 #[cfg(test)]
@@ -103,6 +190,15 @@ mod tests {
                 boot_control: BootControl::InitramfsSelect {
                     state_partition: "bootstate".into(),
                 },
+                update: UpdatePolicy {
+                    commit: CommitPolicy::Manual,
+                    ready_deadline_s: 90,
+                    hold_s: 0,
+                    health_check: Some(HealthCheck {
+                        exec: vec!["/bin/check".to_string(), "--quick".to_string()],
+                        timeout_s: 5,
+                    }),
+                },
             }),
         };
         let b = c.to_bytes().unwrap();
@@ -116,10 +212,30 @@ mod tests {
         extra.push(0);
         assert!(BootConfig::from_bytes(&extra).is_err());
         let mut v2 = b;
-        v2[4] = 1;
+        v2[4] = 2;
         assert!(matches!(
             BootConfig::from_bytes(&v2),
-            Err(crate::FormatError::UnsupportedVersion { found: 1, .. })
+            Err(crate::FormatError::UnsupportedVersion { found: 2, .. })
         ));
+    }
+
+    #[test]
+    fn update_policy_defaults_and_health_check_limits() {
+        let d = UpdatePolicy::default();
+        assert_eq!(d.commit, CommitPolicy::Local);
+        assert_eq!((d.ready_deadline_s, d.hold_s), (60, 30));
+        assert!(d.health_check.is_none());
+        let hc = HealthCheck {
+            exec: vec!["/bin/check".to_string()],
+            timeout_s: 30,
+        };
+        let svc = hc.as_service();
+        assert_eq!(svc.name.as_str(), update_limits::HEALTH_CHECK_NAME);
+        assert!(crate::limits::check_service(&svc).is_ok());
+        let too_many = HealthCheck {
+            exec: (0..64).map(|i| alloc::format!("/a{i}")).collect(),
+            timeout_s: 1,
+        };
+        assert!(crate::limits::check_service(&too_many.as_service()).is_err());
     }
 }

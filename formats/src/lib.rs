@@ -17,12 +17,15 @@ pub mod bundle;
 pub mod envelope;
 pub mod eventlog;
 pub mod gpt;
+pub mod logcheck;
 pub mod manifest;
 pub mod measure;
 pub mod services;
 pub mod verity;
 
-pub use boot::{BootConfig, BootControl, RootSpec, Watchdog};
+pub use boot::{
+    BootConfig, BootControl, CommitPolicy, HealthCheck, RootSpec, UpdatePolicy, Watchdog,
+};
 pub use envelope::FormatError;
 pub use services::{CrashLoop, CrashLoopAction, Readiness, RestartPolicy, Service, ServiceTable};
 

@@ -62,6 +62,9 @@ pub const MANIFEST_PUB: &str = MANIFEST_PUBLIC_KEY;
 pub const RUN_MANIFEST_PUB: &str = "/run/azl-edge/manifest.pub";
 /// What stage 1 booted ([`crate::booted::Booted`]).
 pub const BOOTED: &str = "/run/azl-edge/booted.bin";
+/// During a trial boot, the health gate's progress (one line: the gate
+/// pending, or its outcome), for `update status`.
+pub const GATE_STATUS: &str = "/run/azl-edge/gate";
 
 #[cfg(test)]
 mod tests {
@@ -71,7 +74,13 @@ mod tests {
     #[test]
     fn derived_paths_agree() {
         assert_eq!(SYSROOT_DATA, format!("{SYSROOT}{DATA}"));
-        for p in [EVENT_LOG, MANIFEST_COPY] {
+        for p in [
+            EVENT_LOG,
+            MANIFEST_COPY,
+            BOOTED,
+            GATE_STATUS,
+            RUN_MANIFEST_PUB,
+        ] {
             assert_eq!(p.rsplit_once('/').map(|(d, _)| d), Some(RUN_DIR), "{p}");
         }
         assert_eq!(
@@ -100,6 +109,9 @@ mod tests {
             FIRMWARE_EVENT_LOG,
             PROC_CMDLINE,
             CONTROL_SOCKET,
+            RUN_MANIFEST_PUB,
+            BOOTED,
+            GATE_STATUS,
         ];
         for (i, p) in all.iter().enumerate() {
             assert!(p.starts_with('/') && !p.ends_with('/'), "{p}");

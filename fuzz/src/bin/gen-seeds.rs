@@ -62,6 +62,13 @@ fn main() {
             boot_control: azl_formats::boot::BootControl::InitramfsSelect {
                 state_partition: "bootstate".into(),
             },
+            update: azl_formats::UpdatePolicy {
+                health_check: Some(azl_formats::HealthCheck {
+                    exec: vec!["/bin/check".into(), "--quick".into()],
+                    timeout_s: 30,
+                }),
+                ..Default::default()
+            },
         }),
     };
     let svc = |name: &str, after: &[&str]| Service {

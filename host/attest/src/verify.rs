@@ -6,8 +6,9 @@ use azl_formats::ak;
 use azl_formats::attest::{Report, Tier};
 use azl_formats::envelope::Enveloped;
 use azl_formats::eventlog::{self, Event};
+use azl_formats::logcheck::{self, event_tag, EventFault};
 use azl_formats::manifest::{Digest, Hex, Manifest, RefEvent, SignedManifest};
-use azl_formats::measure::{self, EV_AZL, QUOTED_PCRS};
+use azl_formats::measure::{EV_AZL, QUOTED_PCRS};
 use azl_formats::nonce;
 use ring::signature::{UnparsedPublicKey, ECDSA_P256_SHA256_FIXED};
 use std::fmt;
@@ -385,10 +386,6 @@ impl CheckedLog {
     }
 }
 
-fn is_azl_pcr(pcr: u32) -> bool {
-    QUOTED_PCRS.iter().any(|&p| u32::from(p) == pcr)
-}
-
 fn check_log(run: &mut Run, report: &Report, quoted: bool) -> Result<CheckedLog, Failure> {
     let events =
         eventlog::parse(&report.event_log).map_err(|e| Failure::new(format!("event log: {e}")))?;
@@ -396,7 +393,7 @@ fn check_log(run: &mut Run, report: &Report, quoted: bool) -> Result<CheckedLog,
     let mut firmware = 0usize;
     for e in &events {
         let n = e.number;
-        if !is_azl_pcr(e.pcr) {
+        if !logcheck::is_azl_pcr(e.pcr) {
             if azl > 0 {
                 return Err(Failure::new(format!(
                     "event {n} (PCR {}) follows the azl-edge events: only firmware events, \
@@ -408,24 +405,27 @@ fn check_log(run: &mut Run, report: &Report, quoted: bool) -> Result<CheckedLog,
             firmware += 1;
             continue;
         }
-        if e.event_type != EV_AZL {
-            return Err(Failure::new(format!(
-                "event {n}: type rewritten/unknown (0x{:08x} on PCR {}, expected EV_AZL 0x{EV_AZL:08x}; \
-                 the type is not covered by the digest)",
-                e.event_type, e.pcr
-            )));
-        }
-        if measure::parse_event_data(&e.data).is_none() {
-            return Err(Failure::new(format!(
-                "event {n}: data is not an azl-edge event (no \"azl-edge:<known tag>\\0\" prefix)"
-            )));
-        }
-        if eventlog::sha256(&e.data) != e.sha256 {
-            return Err(Failure::new(format!(
-                "event {n}: data does not match its digest (log says {}, data hashes to {})",
-                Hex(&e.sha256),
-                Hex(&eventlog::sha256(&e.data))
-            )));
+        match logcheck::check_event(e) {
+            Ok(_) => {}
+            Err(EventFault::Type(ty)) => {
+                return Err(Failure::new(format!(
+                    "event {n}: type rewritten/unknown (0x{ty:08x} on PCR {}, expected EV_AZL 0x{EV_AZL:08x}; \
+                     the type is not covered by the digest)",
+                    e.pcr
+                )));
+            }
+            Err(EventFault::NotAzl) => {
+                return Err(Failure::new(format!(
+                    "event {n}: data is not an azl-edge event (no \"azl-edge:<known tag>\\0\" prefix)"
+                )));
+            }
+            Err(EventFault::Digest { actual }) => {
+                return Err(Failure::new(format!(
+                    "event {n}: data does not match its digest (log says {}, data hashes to {})",
+                    Hex(&e.sha256),
+                    Hex(&actual)
+                )));
+            }
         }
         azl = azl.saturating_add(1);
     }
@@ -469,10 +469,6 @@ fn describe(tag: &str, digest: &Digest) -> String {
     format!("{tag} {}", Hex(digest))
 }
 
-fn event_tag(e: &Event) -> &str {
-    measure::parse_event_data(&e.data).map_or("?", |(k, _)| k.tag())
-}
-
 fn check_reference(run: &mut Run, manifest: &Manifest, log: &CheckedLog) -> Result<(), Failure> {
     let reference = manifest.reference.as_ref().ok_or_else(|| {
         Failure::new(
@@ -491,9 +487,7 @@ fn check_reference(run: &mut Run, manifest: &Manifest, log: &CheckedLog) -> Resu
         let want: Option<&RefEvent> = reference.events.get(i);
         let got: Option<&Event> = azl.get(i);
         let differs = match (want, got) {
-            (Some(w), Some(g)) => {
-                !(u32::from(w.pcr) == g.pcr && w.tag == event_tag(g) && w.digest == g.sha256)
-            }
+            (Some(w), Some(g)) => !logcheck::event_matches(w, g),
             (None, None) => false,
             _ => true,
         };
@@ -505,11 +499,7 @@ fn check_reference(run: &mut Run, manifest: &Manifest, log: &CheckedLog) -> Resu
             continue;
         }
         let msg = match (want, got) {
-            (Some(w), Some(g))
-                if u32::from(w.pcr) == g.pcr && w.tag == event_tag(g) && w.digest == g.sha256 =>
-            {
-                continue
-            }
+            (Some(w), Some(g)) if logcheck::event_matches(w, g) => continue,
             (Some(w), Some(g)) => format!(
                 "PCR {} differs: expected {}, got {} (event {}{})",
                 w.pcr,

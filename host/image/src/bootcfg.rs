@@ -1,11 +1,12 @@
-//! The [`BootConfig`] init reads first: identity from the image config,
-//! watchdog and timings from the board, and the module paths in load order.
+//! The [`BootConfig`] init reads first: identity and the trial boot's
+//! update policy from the image config, watchdog and timings from the
+//! board, and the module paths in load order.
 use crate::board::Board;
 use crate::config::ImageSettings;
 use crate::modules::ModuleSet;
 use azl_disk::Layout;
 use azl_formats::manifest::PartitionKind;
-use azl_formats::{BootConfig, BootControl, RootSpec};
+use azl_formats::{BootConfig, BootControl, RootSpec, UpdatePolicy};
 
 /// How long stage 1 waits for the disk's partitions to appear.
 pub const ROOT_WAIT_S: u32 = 10;
@@ -34,6 +35,8 @@ pub fn root_spec(layout: &Layout, allow_unsigned: bool) -> RootSpec {
         boot_control: first(PartitionKind::BootState).map_or(BootControl::Fixed, |p| {
             BootControl::InitramfsSelect { state_partition: p }
         }),
+        // The image config's `[update]`: set by [`compile`].
+        update: UpdatePolicy::default(),
     }
 }
 
@@ -56,6 +59,10 @@ pub fn compile(
         watchdog: board.watchdog.clone(),
         emergency_reboot_delay_s: board.emergency_reboot_delay_s,
         shutdown_grace_ms: board.shutdown_grace_ms,
-        root,
+        // The slot's own `[update]` policy governs its trial boot.
+        root: root.map(|r| RootSpec {
+            update: image.update.clone(),
+            ..r
+        }),
     }
 }

@@ -18,9 +18,14 @@ pub use azl_formats::paths::{
     EVENT_LOG as LOG_PATH, FIRMWARE_EVENT_LOG as FIRMWARE_LOG, MANIFEST_COPY,
 };
 
+/// SHA-256 PCR values as read from a TPM, `(index, value)`.
+pub type PcrValues = Vec<(u8, [u8; 32])>;
+
 /// Where measurements go besides the log.
 pub trait PcrSink {
     fn extend(&mut self, pcr: u8, digest: &[u8; 32]) -> Result<(), String>;
+    /// The SHA-256 bank's values of `pcrs` (TPM2_PCR_Read).
+    fn read(&mut self, pcrs: &[u8]) -> Result<PcrValues, String>;
 }
 
 /// The kernel's TPM device as a [`PcrSink`].
@@ -29,6 +34,10 @@ struct DevicePcrs(Tpm<DeviceTransport>);
 impl PcrSink for DevicePcrs {
     fn extend(&mut self, pcr: u8, digest: &[u8; 32]) -> Result<(), String> {
         self.0.pcr_extend(pcr, digest).map_err(|e| e.to_string())
+    }
+
+    fn read(&mut self, pcrs: &[u8]) -> Result<PcrValues, String> {
+        self.0.pcr_read(pcrs).map_err(|e| e.to_string())
     }
 }
 
@@ -86,6 +95,12 @@ impl Measurer {
             }
         }
         self.dirty = true;
+    }
+
+    /// Read `pcrs` back from the TPM; `None` without one (the trial's
+    /// self-check compares them with the log's replay).
+    pub fn read_pcrs(&mut self, pcrs: &[u8]) -> Option<Result<PcrValues, String>> {
+        self.tpm.as_mut().map(|t| t.read(pcrs))
     }
 
     /// Write the log to /run if events were added (pid1 calls this before

@@ -1,6 +1,7 @@
 //! The main loop of PID 1 after boot: one epoll wait at a time, between
 //! which it ticks the supervisor, notes readiness, escalations and shutdown
-//! progress, checks the verified root's health and pets the watchdog.
+//! progress, drives a trial boot's health gate, checks the verified root's
+//! health and pets the watchdog.
 use super::poller::Token;
 use super::requests;
 use super::sequence::System;
@@ -30,6 +31,13 @@ pub(super) fn run(mut s: System) -> ! {
             log::warn!("reboot requested: {why}");
             down.begin(&mut s.sup, Kind::Reboot, now);
         }
+        // The trial's health gate, until the system goes down (a reboot
+        // before the commit makes the next boot record "did not commit").
+        if let Some(g) = s.gate.as_mut().filter(|_| down.kind.is_none()) {
+            if g.poll(now, &s.sup, &mut s.measurer, &s.poller) {
+                down.begin(&mut s.sup, Kind::Reboot, now);
+            }
+        }
         if down.kind.is_some() && !down.measured {
             down.measured = true;
             s.measurer.measure(MKind::Phase(Phase::Shutdown), &[]);
@@ -58,6 +66,7 @@ pub(super) fn run(mut s: System) -> ! {
             s.sup.next_deadline(),
             wd_next,
             s.control.as_ref().and_then(Control::next_deadline),
+            s.gate.as_ref().and_then(|g| g.next_deadline()),
         ]
         .into_iter()
         .flatten()
@@ -76,7 +85,11 @@ fn dispatch(s: &mut System, down: &mut ShutdownState, token: Token, now: Instant
                 match action {
                     Action::Reap => {
                         for (pid, exit) in signals::reap() {
-                            if !s.sup.on_exit(pid, exit, &s.poller, now) {
+                            if s.sup.on_exit(pid, exit, &s.poller, now) {
+                                continue;
+                            }
+                            let gate = s.gate.as_mut();
+                            if !gate.is_some_and(|g| g.on_exit(pid, exit, &s.poller)) {
                                 log::debug!("reaped orphan {pid} ({exit})");
                             }
                         }
@@ -101,5 +114,10 @@ fn dispatch(s: &mut System, down: &mut ShutdownState, token: Token, now: Instant
         Token::Output(i) => s.sup.on_output(i, &s.poller),
         Token::Notify(i) => s.sup.on_notify(i, &s.poller),
         Token::Exec(i) => s.sup.on_exec(i, &s.poller),
+        Token::Check => {
+            if let Some(g) = s.gate.as_mut() {
+                g.on_output(&s.poller);
+            }
+        }
     }
 }

@@ -12,6 +12,8 @@ pub enum Token {
     Output(u32),
     Notify(u32),
     Exec(u32),
+    /// Output of the trial boot's health check.
+    Check,
 }
 
 impl Token {
@@ -23,6 +25,7 @@ impl Token {
             Token::Output(i) => (4, i),
             Token::Notify(i) => (5, i),
             Token::Exec(i) => (6, i),
+            Token::Check => (7, 0),
         };
         (kind << 32) | u64::from(idx)
     }
@@ -36,6 +39,7 @@ impl Token {
             4 => Token::Output(idx),
             5 => Token::Notify(idx),
             6 => Token::Exec(idx),
+            7 => Token::Check,
             _ => return None,
         })
     }
@@ -104,6 +108,7 @@ mod tests {
             Token::Conn(7),
             Token::Output(0),
             Token::Notify(u32::MAX),
+            Token::Check,
         ] {
             assert_eq!(Token::decode(t.encode()), Some(t));
         }

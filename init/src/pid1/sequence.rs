@@ -2,7 +2,8 @@
 //! `boot` (logging, pseudo filesystems, config, identity, modules,
 //! watchdog), then in the initramfs stage 1 — `verify` the root slot,
 //! `measure` it, `mount` it and switch to it — and in the root (stage 2)
-//! the service table, signals, the control socket and the `supervise`or.
+//! the service table, signals, the control socket, the `supervise`or and,
+//! on a trial boot, the update's health gate.
 use super::poller::{Poller, Token};
 use super::signals;
 use crate::boot::watchdog::Watchdog;
@@ -13,7 +14,7 @@ use crate::mount::switch;
 use crate::supervise::cgroup::Cgroups;
 use crate::supervise::Supervisor;
 use crate::update::bootctl::{self, BootControl};
-use crate::update::select;
+use crate::update::{gate, select};
 use crate::verify::{manifest as vmanifest, partition, root, verity::DeviceMapper};
 use azl_formats::bootstate::Slot;
 use azl_formats::measure::{Kind as MKind, Phase};
@@ -34,6 +35,8 @@ pub(super) struct System {
     pub control: Option<Control>,
     /// The device-mapper control device, when stage 2 watches verity.
     pub health: Option<DeviceMapper>,
+    /// The health gate, on the trial boot of a slot.
+    pub gate: Option<gate::Driver>,
 }
 
 /// Bring the system up to the point where services are supervised. In the
@@ -131,6 +134,13 @@ pub(super) fn boot() -> System {
             None
         }
     });
+    // A trial boot is judged by the policy in this (the new) slot's own
+    // boot config.
+    let gate = cfg
+        .root
+        .as_ref()
+        .filter(|_| stage2)
+        .and_then(gate::Driver::start);
     System {
         delay,
         watchdog,
@@ -140,6 +150,7 @@ pub(super) fn boot() -> System {
         sup,
         control,
         health,
+        gate,
     }
 }
 

@@ -4,9 +4,9 @@
 //! them on request, and at shutdown stops them one by one in reverse order
 //! (SIGTERM, grace period, SIGKILL of the whole cgroup).
 pub mod cgroup;
-mod lines;
+pub mod lines;
 mod policy;
-mod spawn;
+pub mod spawn;
 
 use crate::pid1::poller::{Poller, Token};
 use crate::supervise::cgroup::Cgroups;
@@ -61,6 +61,33 @@ struct Unit {
     /// The exec-status pipe of a process that has not exec'd yet.
     exec_status: Option<OwnedFd>,
     note: String,
+    /// Successful starts since boot (the trial's hold counts restarts by it).
+    starts: u32,
+}
+
+/// How one service stands, as the trial boot's health gate sees it
+/// (`update::gate`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Health {
+    /// Waiting for its dependencies, or started and not ready yet.
+    Starting,
+    Ready,
+    /// Exited successfully and the policy does not restart it (a one-shot).
+    Done,
+    /// Exited and waiting for its restart.
+    Restarting,
+    /// Stopped (or stopping) on request.
+    Stopped,
+    /// Exited for good with a failure, or gave up (the text says how).
+    Down(String),
+}
+
+/// One service for the health gate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceView {
+    pub name: String,
+    pub health: Health,
+    pub starts: u32,
 }
 
 /// Something the supervisor needs PID 1 to do.
@@ -105,6 +132,7 @@ impl Supervisor {
                 notify: None,
                 exec_status: None,
                 note: String::new(),
+                starts: 0,
             })
             .collect();
         let after = policy::resolve_after(&table.services);
@@ -174,6 +202,7 @@ impl Supervisor {
                     poller.remove(old.as_fd());
                 }
                 unit.pid = Some(sp.pid);
+                unit.starts = unit.starts.saturating_add(1);
                 unit.state = State::Running;
                 unit.started = now;
                 // "started" readiness: once the exec is confirmed (on_exec).
@@ -593,6 +622,30 @@ impl Supervisor {
         }
     }
 
+    /// Every service as the health gate sees it, in table order.
+    pub fn view(&self) -> Vec<ServiceView> {
+        self.table
+            .services
+            .iter()
+            .zip(&self.units)
+            .map(|(svc, u)| ServiceView {
+                name: svc.name.to_string(),
+                health: match u.state {
+                    State::Waiting => Health::Starting,
+                    State::Running if u.ready => Health::Ready,
+                    State::Running => Health::Starting,
+                    State::Backoff(_) => Health::Restarting,
+                    State::Stopping { .. } | State::Stopped => Health::Stopped,
+                    State::Exited(e) if e.success() => Health::Done,
+                    State::Exited(e) => Health::Down(e.to_string()),
+                    State::Failed if u.note.is_empty() => Health::Down("failed".into()),
+                    State::Failed => Health::Down(u.note.clone()),
+                },
+                starts: u.starts,
+            })
+            .collect()
+    }
+
     /// The `initctl status` table.
     pub fn status(&self, now: Instant) -> String {
         let mut out = String::new();
@@ -652,7 +705,7 @@ fn human_bytes(b: u64) -> String {
     }
 }
 
-fn set_nonblocking(fd: &OwnedFd) {
+pub fn set_nonblocking(fd: &OwnedFd) {
     use nix::fcntl::{fcntl, FcntlArg, OFlag};
     let flags = fcntl(fd, FcntlArg::F_GETFL)
         .map(OFlag::from_bits_truncate)

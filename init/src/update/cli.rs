@@ -103,11 +103,13 @@ fn cmd_status(as_json: bool) -> Result<(), String> {
     let state = bootctl::state(cx.ctl.as_mut()).map_err(|e| e.to_string())?;
     let booted = running().ok();
     let location = cx.ctl.location();
+    let gate = std::fs::read_to_string(paths::GATE_STATUS).ok();
     let r = status::Report {
         backend: cx.ctl.name(),
         location: &location,
         state: &state,
         booted: booted.as_ref(),
+        gate: gate.as_deref().map(str::trim_end),
     };
     print!(
         "{}",

@@ -1,10 +1,12 @@
 //! A/B updates on the device: the boot-control interface and its backends
 //! ([`bootctl`]), stage 1's choice of the slot to boot ([`select`]), the
-//! bundle installer ([`install`]) and the `update` face of the binary
+//! bundle installer ([`install`]), the trial boot's health gate
+//! ([`gate`]) and the `update` face of the binary
 //! ([`cli`], output in [`status`]). The formats and pure transitions are
 //! `azl_formats::{bootstate, bundle, verity, booted}`; see docs/update.md.
 pub mod bootctl;
 pub mod cli;
+pub mod gate;
 pub mod install;
 pub mod select;
 pub mod status;

@@ -322,6 +322,37 @@ mod tests {
     }
 
     #[test]
+    fn a_hung_trial_or_a_failed_gate_boots_the_committed_slot_next() {
+        // Hang/reset before any gate decided (the watchdog fired): the
+        // next boot records "did not commit" and boots A.
+        let dir = tempfile::tempdir().unwrap();
+        let mut ctl = InitramfsSelect::open(&temp_store(dir.path())).unwrap();
+        ctl.write(&BootState::factory(3, "v3", [0xa; 32])).unwrap();
+        installed_b(&mut ctl);
+        let p = pick(&mut ctl, &mut |_| Ok(m(5, 0xb))).unwrap();
+        assert_eq!((p.slot, p.trial), (Slot::B, true));
+        let p = pick(&mut ctl, &mut |_| Ok(m(3, 0xa))).unwrap();
+        assert_eq!((p.slot, p.trial), (Slot::A, false));
+        let s = bootctl::state(&mut ctl).unwrap();
+        assert_eq!(s.slot(Slot::B).state, SlotState::Bad);
+        assert!(s.slot(Slot::B).reason.contains("did not commit"), "{s:?}");
+        assert_eq!(s.floor, 3, "a failed trial never raises the floor");
+        // The health gate failed the trial: its reason is kept, A boots.
+        let dir = tempfile::tempdir().unwrap();
+        let mut ctl = InitramfsSelect::open(&temp_store(dir.path())).unwrap();
+        ctl.write(&BootState::factory(3, "v3", [0xa; 32])).unwrap();
+        installed_b(&mut ctl);
+        pick(&mut ctl, &mut |_| Ok(m(5, 0xb))).unwrap();
+        let why = "service \"web\" not ready within 60 s";
+        bootctl::fail(&mut ctl, Slot::B, why).unwrap();
+        let p = pick(&mut ctl, &mut |_| Ok(m(3, 0xa))).unwrap();
+        assert_eq!((p.slot, p.trial), (Slot::A, false));
+        let s = bootctl::state(&mut ctl).unwrap();
+        assert_eq!(s.slot(Slot::B).state, SlotState::Bad);
+        assert_eq!(s.slot(Slot::B).reason.as_str(), why);
+    }
+
+    #[test]
     fn a_trial_with_another_manifest_than_recorded_is_failed() {
         let dir = tempfile::tempdir().unwrap();
         let mut ctl = InitramfsSelect::open(&temp_store(dir.path())).unwrap();

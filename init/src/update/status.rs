@@ -1,7 +1,7 @@
 //! `update status` output, as text for people or JSON for tools: the
 //! backend, the running slot (trial or not), the committed slot, a pending
-//! trial, the floor, and per slot its state, versions, manifest digest and
-//! why its last trial failed.
+//! trial, the floor, the trial's health gate, and per slot its state,
+//! versions, manifest digest and why its last trial failed.
 use azl_formats::booted::Booted;
 use azl_formats::bootstate::{BootState, Slot, SlotState};
 use azl_formats::manifest::Hex;
@@ -13,6 +13,11 @@ pub struct Report<'a> {
     pub state: &'a BootState,
     /// What stage 1 recorded (`None`: not known, e.g. booted without it).
     pub booted: Option<&'a Booted>,
+    /// On a trial boot, the health gate's line ([`azl_formats::paths::GATE_STATUS`]):
+    /// the gate pending (`ready`, `hold`, `health-check`, `self-check`) or
+    /// the outcome (`committed`, `awaiting-commit`, `failed: REASON`,
+    /// `commit-failed: ERROR`).
+    pub gate: Option<&'a str>,
 }
 
 fn state_name(s: SlotState) -> &'static str {
@@ -49,10 +54,10 @@ pub fn text(r: &Report) -> String {
             out.push_str(&format!(
                 "running:      {}{}\n",
                 b.slot,
-                if b.trial {
-                    " (trial boot, not committed)"
-                } else {
-                    ""
+                match (b.trial, s.slot(b.slot).state) {
+                    (false, _) => "",
+                    (true, SlotState::Good) => " (trial boot, committed)",
+                    (true, _) => " (trial boot, not committed)",
                 }
             ));
             if let Some(why) = &b.recovery {
@@ -60,6 +65,9 @@ pub fn text(r: &Report) -> String {
             }
         }
         None => out.push_str("running:      unknown (stage 1 left no record)\n"),
+    }
+    if let Some(g) = r.gate {
+        out.push_str(&format!("gate:         {g}\n"));
     }
     out.push_str(&format!("committed:    {}\n", s.active));
     out.push_str(&format!(
@@ -117,9 +125,10 @@ pub fn json(r: &Report) -> String {
         })
         .collect();
     format!(
-        "{{\"backend\":{},\"location\":{},\"running\":{running},\"committed\":{},\"trial_pending\":{},\"floor\":{},\"slots\":[{}]}}\n",
+        "{{\"backend\":{},\"location\":{},\"running\":{running},\"gate\":{},\"committed\":{},\"trial_pending\":{},\"floor\":{},\"slots\":[{}]}}\n",
         js(r.backend),
         js(r.location),
+        r.gate.map_or("null".to_string(), js),
         js(s.active.partition()),
         s.trial.map_or("null".to_string(), |t| js(t.partition())),
         s.floor,
@@ -162,8 +171,10 @@ mod tests {
             location: "/dev/vda4",
             state: &s,
             booted: Some(&b),
+            gate: None,
         };
         let v: serde_json::Value = serde_json::from_str(&json(&r)).unwrap();
+        assert_eq!(v["gate"], serde_json::Value::Null);
         assert_eq!(v["running"]["slot"], "root-a");
         assert_eq!(v["running"]["trial"], false);
         assert_eq!(v["committed"], "root-a");
@@ -176,6 +187,12 @@ mod tests {
         let none = Report { booted: None, ..r };
         let v: serde_json::Value = serde_json::from_str(&json(&none)).unwrap();
         assert_eq!(v["running"], serde_json::Value::Null);
+        let gated = Report {
+            gate: Some("failed: service \"web\" not ready within 60 s"),
+            ..r
+        };
+        let v: serde_json::Value = serde_json::from_str(&json(&gated)).unwrap();
+        assert_eq!(v["gate"], "failed: service \"web\" not ready within 60 s");
     }
 
     #[test]
@@ -187,8 +204,10 @@ mod tests {
             location: "/dev/vda4",
             state: &s,
             booted: Some(&b),
+            gate: Some("hold"),
         });
         assert!(t.contains("running:      root-a (trial boot"), "{t}");
+        assert!(t.contains("gate:         hold\n"), "{t}");
         assert!(
             t.contains("last trial failed: service web crash-looped"),
             "{t}"

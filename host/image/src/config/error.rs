@@ -24,6 +24,8 @@ pub enum ConfigErrorKind {
     },
     #[error(transparent)]
     Image(#[from] ImageError),
+    #[error(transparent)]
+    Update(super::update::UpdateError),
 }
 
 /// Problems in `[image]` and `[kernel]`.

@@ -1,10 +1,12 @@
 //! The image config (`image.toml`): its TOML schema, loading with line
-//! numbers, and the checks of the `[image]` and `[kernel]` sections.
+//! numbers, and the checks of the `[image]` and `[kernel]` sections (and,
+//! in [`update`], of `[update]`).
 //!
 //! Unknown keys are rejected (`deny_unknown_fields`), values that errors
 //! point at are `toml::Spanned`. `[[user]]`, `[[file]]` and `[[service]]`
 //! are checked by [`crate::users`], [`crate::rootfs`] and [`crate::services`].
 pub mod error;
+pub mod update;
 pub mod values;
 
 pub use error::{ConfigError, ConfigErrorKind, ConfigErrors, ImageError};
@@ -31,6 +33,8 @@ pub struct ImageConfig {
     pub file: Vec<Spanned<FileEntry>>,
     #[serde(default)]
     pub service: Vec<Spanned<ServiceEntry>>,
+    /// How a trial boot is judged and committed (defaults when absent).
+    pub update: Option<update::UpdateSection>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -204,6 +208,8 @@ pub struct ImageSettings {
     /// `None`: decided by the board.
     pub root: Option<RootMode>,
     pub seed: String,
+    /// `[update]`, checked.
+    pub update: azl_formats::UpdatePolicy,
 }
 
 impl Config {
@@ -304,7 +310,9 @@ impl Config {
                 Some(c.get_ref().trim().to_string()).filter(|s| !s.is_empty())
             }
         });
+        let update = update::check(&self.source, self.doc.update.as_ref(), diags);
         ImageSettings {
+            update,
             name: img.name.get_ref().clone(),
             version: img.version.get_ref().clone(),
             security_version: img.security_version,

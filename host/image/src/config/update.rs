@@ -1,0 +1,177 @@
+//! The `[update]` table: how a trial boot of this image is judged and who
+//! commits it (docs/update.md, "Trial and commit: the health gate"). Its
+//! checked form is `azl_formats::UpdatePolicy`, which `bootcfg` puts into
+//! the boot config's root spec.
+//!
+//! ```toml
+//! [update]
+//! commit = "local"            # or "manual"; "attested" is not supported yet
+//! ready_deadline_s = 60       # every service ready within 60 s of boot
+//! hold_s = 30                 # then 30 s without any exit or restart
+//! health_check = ["/usr/bin/check", "--quick"]   # then this must exit 0
+//! health_check_timeout_s = 30
+//! ```
+use super::error::ConfigErrorKind;
+use crate::diag::Diagnostics;
+use crate::source::SourceFile;
+use azl_formats::boot::update_limits::{
+    HEALTH_CHECK_TIMEOUT_DEFAULT_S, HOLD_DEFAULT_S, MAX_S, MIN_DEADLINE_S, READY_DEADLINE_DEFAULT_S,
+};
+use azl_formats::limits::{self, LimitError};
+use azl_formats::{CommitPolicy, HealthCheck, UpdatePolicy};
+use serde::Deserialize;
+use toml::Spanned;
+
+/// `[update]` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateSection {
+    pub commit: Option<Spanned<CommitWord>>,
+    pub ready_deadline_s: Option<Spanned<i64>>,
+    pub hold_s: Option<Spanned<i64>>,
+    pub health_check: Option<Spanned<Vec<String>>>,
+    pub health_check_timeout_s: Option<Spanned<i64>>,
+}
+
+/// `commit = …`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CommitWord {
+    Local,
+    Manual,
+    /// Reserved for the attestation gate (a remote verifier's verdict):
+    /// accepted by the parser, refused by the check until it exists.
+    Attested,
+}
+
+/// Problems in `[update]`.
+#[derive(Debug, thiserror::Error)]
+pub enum UpdateError {
+    #[error("[update] commit = \"attested\" is not yet supported: use \"local\" or \"manual\"")]
+    AttestedNotSupported,
+    #[error("[update] {key} = {value} is out of range ({min}..={max} seconds)")]
+    Range {
+        key: &'static str,
+        value: i64,
+        min: u32,
+        max: u32,
+    },
+    #[error("[update] health_check: {0}")]
+    Limit(LimitError),
+    #[error("[update] health_check_timeout_s is set but there is no health_check")]
+    TimeoutWithoutCheck,
+}
+
+impl From<UpdateError> for ConfigErrorKind {
+    fn from(e: UpdateError) -> Self {
+        ConfigErrorKind::Update(e)
+    }
+}
+
+fn seconds<K: From<ConfigErrorKind>>(
+    source: &SourceFile,
+    key: &'static str,
+    v: Option<&Spanned<i64>>,
+    default: u32,
+    min: u32,
+    diags: &mut Diagnostics<K>,
+) -> u32 {
+    let Some(v) = v else { return default };
+    match u32::try_from(*v.get_ref()) {
+        Ok(s) if (min..=MAX_S).contains(&s) => s,
+        _ => {
+            diags.push(
+                source.loc(v.span()),
+                ConfigErrorKind::from(UpdateError::Range {
+                    key,
+                    value: *v.get_ref(),
+                    min,
+                    max: MAX_S,
+                }),
+            );
+            default
+        }
+    }
+}
+
+/// Check `[update]` (absent: every default) into the policy init applies.
+pub fn check<K: From<ConfigErrorKind>>(
+    source: &SourceFile,
+    section: Option<&UpdateSection>,
+    diags: &mut Diagnostics<K>,
+) -> UpdatePolicy {
+    let Some(u) = section else {
+        return UpdatePolicy::default();
+    };
+    let commit = match u.commit.as_ref() {
+        None => CommitPolicy::Local,
+        Some(c) => match c.get_ref() {
+            CommitWord::Local => CommitPolicy::Local,
+            CommitWord::Manual => CommitPolicy::Manual,
+            CommitWord::Attested => {
+                diags.push(
+                    source.loc(c.span()),
+                    ConfigErrorKind::from(UpdateError::AttestedNotSupported),
+                );
+                CommitPolicy::Manual
+            }
+        },
+    };
+    let ready_deadline_s = seconds(
+        source,
+        "ready_deadline_s",
+        u.ready_deadline_s.as_ref(),
+        READY_DEADLINE_DEFAULT_S,
+        MIN_DEADLINE_S,
+        diags,
+    );
+    let hold_s = seconds(
+        source,
+        "hold_s",
+        u.hold_s.as_ref(),
+        HOLD_DEFAULT_S,
+        0,
+        diags,
+    );
+    let timeout_s = seconds(
+        source,
+        "health_check_timeout_s",
+        u.health_check_timeout_s.as_ref(),
+        HEALTH_CHECK_TIMEOUT_DEFAULT_S,
+        MIN_DEADLINE_S,
+        diags,
+    );
+    let health_check = match (&u.health_check, &u.health_check_timeout_s) {
+        (None, Some(t)) => {
+            diags.push(
+                source.loc(t.span()),
+                ConfigErrorKind::from(UpdateError::TimeoutWithoutCheck),
+            );
+            None
+        }
+        (None, None) => None,
+        (Some(exec), _) => {
+            let hc = HealthCheck {
+                exec: exec.get_ref().clone(),
+                timeout_s,
+            };
+            // The same limits as a service's exec (init spawns it as one).
+            match limits::check_service(&hc.as_service()) {
+                Ok(()) => Some(hc),
+                Err(e) => {
+                    diags.push(
+                        source.loc(exec.span()),
+                        ConfigErrorKind::from(UpdateError::Limit(e)),
+                    );
+                    None
+                }
+            }
+        }
+    };
+    UpdatePolicy {
+        commit,
+        ready_deadline_s,
+        hold_s,
+        health_check,
+    }
+}
