@@ -162,8 +162,9 @@ pub fn partition_sha256(disk: &Path, name: &str) -> String {
 }
 
 /// sha256 (hex) of the boot-state copy in force (the valid copy with the
-/// higher sequence number; see docs/update.md) and its sequence number.
-pub fn bootstate_in_force(disk: &Path) -> (u64, String) {
+/// higher sequence number; see docs/update.md) and its sequence number;
+/// `None` when no copy is valid (a fresh disk).
+pub fn bootstate_in_force(disk: &Path) -> Option<(u64, String)> {
     let p = crate::partition(disk, "bootstate");
     let copies = [0u64, 65536].map(|at| read_at(disk, p.offset + at, 4096));
     let valid = |c: &[u8]| -> Option<u64> {
@@ -175,12 +176,11 @@ pub fn bootstate_in_force(disk: &Path) -> (u64, String) {
         let seq = u64::from_le_bytes(c.get(8..16)?.try_into().ok()?);
         ok.then_some(seq)
     };
-    let best = copies
+    copies
         .iter()
         .filter_map(|c| valid(c).map(|seq| (seq, c)))
         .max_by_key(|(seq, _)| *seq)
-        .unwrap_or_else(|| panic!("no valid boot-state copy in {}", disk.display()));
-    (best.0, hex(&azl_formats::sha256(best.1)))
+        .map(|(seq, c)| (seq, hex(&azl_formats::sha256(c))))
 }
 
 pub fn hex(b: &[u8]) -> String {
