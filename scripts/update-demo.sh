@@ -6,7 +6,8 @@
 #      virtual disk — the "USB stick";
 #   2. boots v1: its `updater` service finds the bundle on /dev/vdb, runs
 #      `update install /dev/vdb` and shows `update status`;
-#   3. boots again: v2's one trial boot; the updater commits it;
+#   3. boots again: v2's one trial boot; the health gate commits it
+#      (services ready, a 5 s hold, the measurement self-check);
 #   4. boots again: v2 committed, the floor raised to 2.
 # Each boot powers itself off; the serial logs are kept in out/update-demo/.
 # AZL_SKIP_BUILD=1 skips scripts/build.sh (artifacts already built).
@@ -27,7 +28,12 @@ if [ -b /dev/vdb ] && [ "$(head -c 4 /dev/vdb)" = AZBU ]; then
   echo "updater: bundle found on /dev/vdb, installing"; $U install /dev/vdb
 fi
 if $U status --json | grep -q "\"trial\":true"; then
-  echo "updater: this is a trial boot; committing"; $U commit
+  echo "updater: this is the trial boot of the new slot; waiting for the health gate"
+  while :; do
+    g=$($U status --json | sed -n "s/.*\"gate\":\"\([^\"]*\)\".*/\1/p")
+    case "$g" in committed|failed*|commit-failed*) break;; esac; sleep 1
+  done
+  echo "updater: health gate: $g"
 fi
 $U status
 /sbin/initctl poweroff'
@@ -35,13 +41,19 @@ $U status
 # $1 version, $2 security version, $3 extra TOML
 config() {
   sed -e "s/^version = \"1.0.0\"/version = \"$1\"\nsecurity_version = $2/" images/demo.toml
-  for a in head grep tr; do printf '\n[[file]]\ndst = "/bin/%s"\nsymlink = "busybox"\n' "$a"; done
+  for a in head grep sed; do printf '\n[[file]]\ndst = "/bin/%s"\nsymlink = "busybox"\n' "$a"; done
   printf '\n[[service]]\nname = "updater"\nexec = ["/bin/sh", "-c", %s]\nrestart = "never"\n' \
     "$(printf '%s' "$updater" | python3 -c 'import json,sys; print(json.dumps(sys.stdin.read()))')"
   printf '%s\n' "$3"
 }
-config 1.0.0 1 '' > "$work/v1.toml"
-config 2.0.0 2 '
+# Each image's trial: commit by itself after every service is ready and a
+# 5 s hold without restarts (the default hold is 30 s).
+gate='
+[update]
+commit = "local"
+hold_s = 5'
+config 1.0.0 1 "$gate" > "$work/v1.toml"
+config 2.0.0 2 "$gate"'
 [[service]]
 name = "v2-feature"
 exec = ["/bin/sh", "-c", "echo v2-feature: new in 2.0.0; exec sleep 100000"]' > "$work/v2.toml"
@@ -53,7 +65,7 @@ echo "== build v1 (disk image) and v2 (bundle for root-b)"
 cp "$work/v2.bundle" "$work/stick.img"
 truncate -s "$(( ($(stat -c %s "$work/v2.bundle") + 1048575) / 1048576 * 1048576 ))" "$work/stick.img"
 
-show() { grep -E "updater:|update:|v2-feature|running|committed|floor|root-[ab] |trial|refused|EMERGENCY|RECOVERY" "$1" | grep -v "^\[ *[0-9.]*\] *$" || true; }
+show() { grep -E "updater:|update:|v2-feature|manifest: |running|committed|floor|root-[ab] |gate|refused|EMERGENCY|RECOVERY" "$1" | grep -vE "writing root-b: [1-9]" || true; }
 n=0
 for disks in "--disk $work/stick.img" "" ""; do
   n=$((n + 1))

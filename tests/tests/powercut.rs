@@ -7,7 +7,8 @@
 //! it came up on a verified slot (no emergency, no recovery), the status is
 //! consistent, a commit that was reported done is never lost, and the floor
 //! never goes down. `AZL_POWERCUTS` (default 100) cuts; `AZL_POWERCUT_SEED`
-//! replays a run (the seed is printed). `scripts/powercut.sh N` runs it.
+//! replays a run (the seed is printed); `AZL_POWERCUT_LOGS=DIR` keeps the
+//! serial logs. `scripts/powercut.sh N` runs it.
 //!
 //! Model caveat: SIGKILL of QEMU loses what the guest had not yet handed to
 //! QEMU (its page cache), not what QEMU had already written to the host
@@ -18,13 +19,18 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// The agent's script, the same on every boot (`$D1`: the disk with the
-/// root-a bundle, `$D2`: the root-b bundle).
+/// root-a bundle, `$D2`: the root-b bundle). On a trial boot the health
+/// gate (policy local, no hold) commits by itself; the agent only waits
+/// for its outcome.
 const STEP: &str = r#"U='/sbin/init update'
 j=$($U status --json | tr -d '\n'); echo "pc-status=$j"
 run=$(echo "$j" | sed -n 's/.*"running":{"slot":"\([a-z-]*\)","trial":\([a-z]*\).*/\1 \2/p')
 slot=${run% *}; trial=${run#* }
 if [ "$trial" = true ]; then
-  echo pc-commit-start; $U commit && echo pc-commit-ok
+  i=0; while [ $i -lt 120 ]; do
+    g=$($U status --json | sed -n 's/.*"gate":"\([^"]*\)".*/\1/p')
+    case "$g" in committed|failed*|commit-failed*) break;; esac; sleep 1; i=$((i+1))
+  done; echo "pc-gate=$g"
 elif echo "$j" | grep -q '"trial_pending":null'; then
   if [ "$slot" = root-a ]; then dev=$D2; else dev=$D1; fi
   echo pc-install-start; $U install $dev && echo pc-install-ok
@@ -48,104 +54,125 @@ impl Rng {
 #[derive(Default, Debug)]
 struct Model {
     floor: u64,
-    /// Committed slot as last established (a reported commit or a status).
+    /// The committed slot as last established (a status, or the gate's
+    /// "committed" line).
     committed: Option<String>,
-    /// A commit was started but its result not seen (cut): either outcome.
-    inflight_commit: Option<String>,
+    /// A slot that may have been committed since without the host seeing
+    /// it: a pending or running trial, or the target of an install.
+    possible: Option<String>,
+}
+
+fn other(slot: &str) -> String {
+    if slot == "root-a" { "root-b" } else { "root-a" }.to_string()
 }
 
 /// Where in a boot a cut landed, from the last marker in its log.
 fn phase(log: &str) -> &'static str {
     let has = |s: &str| log.contains(s);
-    if has("pc-commit-ok") || has("pc-install-ok") {
+    if has("pc-install-ok") || has("passed every gate: committed") {
         "after the step (boot state written)"
-    } else if has("pc-commit-start") {
-        "during commit"
-    } else if has("installed ") || has("it boots once on the next reboot") {
-        "install: writing the boot state"
+    } else if has("measurement self-check passed") {
+        "trial: committing"
+    } else if has("health gate started") {
+        "trial: in the health gate"
+    } else if has("it boots once on the next reboot") {
+        "install: writing the boot state (trial)"
     } else if has("update: verifying") {
         "install: read-back / manifest region"
     } else if has("update: writing") {
         "install: writing the slot"
     } else if has("pc-install-start") {
-        "install: checks / begin (boot state)"
+        "install: checks / marking the slot (boot state)"
     } else if has("pc-status=") {
         "agent started"
-    } else if has("\"trial\":true") || has("trial boot") {
-        "trial boot (before the agent)"
     } else {
         "boot (kernel, stage 1, before the agent)"
     }
 }
 
-/// Check one boot's log against the model; returns a brick/violation
-/// description or updates the model.
+/// The slot the gate's "committed" line names, if any.
+fn committed_line(log: &str) -> Option<String> {
+    log.lines().find_map(|l| {
+        let (_, rest) = l.split_once("update: trial of ")?;
+        let (slot, tail) = rest.split_once(' ')?;
+        tail.starts_with("passed every gate: committed")
+            .then(|| slot.to_string())
+    })
+}
+
+/// Check one boot's log against the model (a brick or a violation is an
+/// error) and update the model.
 fn check(log: &str, cut: bool, m: &mut Model) -> Result<(), String> {
-    for bad in ["EMERGENCY", "!!! RECOVERY", "Kernel panic"] {
+    for bad in [
+        "EMERGENCY",
+        "!!! RECOVERY",
+        "Kernel panic",
+        "trial of root-a failed",
+        "trial of root-b failed",
+    ] {
         if log.contains(bad) {
             return Err(format!("log has {bad:?}"));
         }
     }
-    let Some(line) = log
+    let status = log
         .lines()
-        .find_map(|l| l.split_once("pc-status=").map(|(_, v)| v.trim()))
-    else {
-        return if cut {
-            Ok(())
-        } else {
-            Err("the boot ended without the agent's status (no verified slot came up)".into())
-        };
-    };
-    let s: serde_json::Value =
-        serde_json::from_str(line).map_err(|e| format!("status is not JSON ({e}): {line}"))?;
-    let running = s["running"]["slot"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    let trial = s["running"]["trial"].as_bool().unwrap_or(false);
-    let committed = s["committed"].as_str().unwrap_or_default().to_string();
-    let floor = s["floor"].as_u64().unwrap_or(0);
-    let rs = slot_of(&s, &running);
-    if !s["running"]["recovery"].is_null() {
-        return Err(format!("recovery boot: {s}"));
-    }
-    if floor < m.floor || floor < 1 {
-        return Err(format!("floor went down: {} → {floor}: {s}", m.floor));
-    }
-    if rs["security_version"].as_u64().unwrap_or(0) < floor {
-        return Err(format!("running slot below the floor: {s}"));
-    }
-    let want = if trial { "trying" } else { "good" };
-    if rs["state"] != want {
-        return Err(format!(
-            "running slot {running} is {} (want {want}): {s}",
-            rs["state"]
-        ));
-    }
-    if !trial && committed != running {
-        return Err(format!(
-            "not a trial, yet running {running} while {committed} is committed: {s}"
-        ));
-    }
-    if trial && committed == running {
-        return Err(format!("a trial of the committed slot: {s}"));
-    }
-    if let Some(c) = &m.committed {
-        let ok = *c == committed || m.inflight_commit.as_deref() == Some(committed.as_str());
-        if !ok {
-            return Err(format!(
-                "committed slot was {c}, now {committed}: a commit was lost: {s}"
-            ));
+        .find_map(|l| l.split_once("pc-status=").map(|(_, v)| v.trim()));
+    if let Some(line) = status {
+        let s: serde_json::Value =
+            serde_json::from_str(line).map_err(|e| format!("status is not JSON ({e}): {line}"))?;
+        let running = s["running"]["slot"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let trial = s["running"]["trial"].as_bool().unwrap_or(false);
+        let committed = s["committed"].as_str().unwrap_or_default().to_string();
+        let floor = s["floor"].as_u64().unwrap_or(0);
+        let rs = slot_of(&s, &running);
+        let state = rs["state"].as_str().unwrap_or_default();
+        if !s["running"]["recovery"].is_null() {
+            return Err(format!("recovery boot: {s}"));
         }
+        if floor < m.floor || floor < 1 {
+            return Err(format!("floor went down: {} → {floor}: {s}", m.floor));
+        }
+        if rs["security_version"].as_u64().unwrap_or(0) < floor {
+            return Err(format!("running slot below the floor: {s}"));
+        }
+        // A trial is Trying until the gate commits it (it may already have:
+        // the gate has no hold); otherwise the committed slot runs, Good.
+        let consistent = match (trial, state) {
+            (true, "trying") => committed != running,
+            (true, "good") | (false, "good") => committed == running,
+            _ => false,
+        };
+        if !consistent {
+            return Err(format!("inconsistent: running {running} (trial {trial}) is {state}, committed {committed}: {s}"));
+        }
+        if let Some(c) = &m.committed {
+            if *c != committed && m.possible.as_deref() != Some(committed.as_str()) {
+                return Err(format!("committed slot was {c}, now {committed} (no commit of it could have happened): a commit was lost: {s}"));
+            }
+        }
+        m.floor = floor;
+        m.committed = Some(committed);
+        m.possible = s["trial_pending"]
+            .as_str()
+            .map(str::to_string)
+            .or_else(|| (trial && state == "trying").then(|| running.clone()));
+        if log.contains("pc-install-start") {
+            m.possible = Some(other(&running));
+        }
+    } else if !cut {
+        return Err("the boot ended without the agent's status (no verified slot came up)".into());
     }
-    m.floor = floor;
-    m.committed = Some(committed);
-    m.inflight_commit = None;
-    if log.contains("pc-commit-ok") {
-        m.committed = Some(running.clone());
-        m.floor = m.floor.max(rs["security_version"].as_u64().unwrap_or(0));
-    } else if log.contains("pc-commit-start") {
-        m.inflight_commit = Some(running);
+    if let Some(slot) = committed_line(log) {
+        m.committed = Some(slot);
+        m.possible = None;
+        let raised = log.lines().find_map(|l| {
+            let (_, v) = l.split_once("the floor is security version ")?;
+            v.trim().parse::<u64>().ok()
+        });
+        m.floor = m.floor.max(raised.unwrap_or(0));
     }
     Ok(())
 }
@@ -164,7 +191,8 @@ fn setup() -> Campaign {
         with_agent(
             Image::new("pc", Kernel::Small)
                 .disk(&key)
-                .release(version, sv),
+                .release(version, sv)
+                .with("[update]\ncommit = \"local\"\nhold_s = 0\nready_deadline_s = 60\n"),
         )
     };
     let v1 = dir.path().join("v1");
@@ -181,7 +209,10 @@ fn setup() -> Campaign {
     ];
     let mut disks = vec![control_disk(dir.path(), "ctl.img", STEP, &bundles)];
     disks.extend(bundles);
-    let logs = dir.path().join("logs");
+    // AZL_POWERCUT_LOGS=DIR keeps every boot's serial log (for a replay).
+    let logs = std::env::var_os("AZL_POWERCUT_LOGS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| dir.path().join("logs"));
     std::fs::create_dir_all(&logs).unwrap_or_default();
     Campaign {
         _dir: dir,
@@ -242,7 +273,7 @@ fn campaign(cuts: u64) {
         } else {
             natural += 1;
         }
-        commits += u64::from(text.contains("pc-commit-ok"));
+        commits += u64::from(committed_line(&text).is_some());
         if let Err(e) = check(&text, cut, &mut model) {
             panic!(
                 "powercut: BRICK/VIOLATION at boot {boots} (seed {seed}, cut after {delay:?}: {cut}): {e}\n--- log ---\n{text}"
