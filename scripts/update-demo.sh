@@ -4,8 +4,8 @@
 #      v2 (2.0.0, security version 2, one more service) as a signed bundle
 #      for root-b (`imagegen bundle`), and puts the bundle on a second
 #      virtual disk — the "USB stick";
-#   2. boots v1: its `updater` service finds the bundle on /dev/vdb, runs
-#      `update install /dev/vdb` and shows `update status`;
+#   2. boots v1: its `updater` service finds the bundle on the stick's block
+#      device, runs `update install DEVICE` and shows `update status`;
 #   3. boots again: v2's one trial boot; the health gate commits it
 #      (services ready, a 5 s hold, the measurement self-check);
 #   4. boots again: v2 committed, the floor raised to 2.
@@ -20,20 +20,23 @@ rm -rf "$work"
 mkdir -p "$work"
 [ -f out/dev.key ] || "$imagegen" keygen -o out/dev.key
 
-# The updater: installs a bundle found on /dev/vdb, commits a trial,
+# The updater: installs a bundle found on a virtio disk (by its magic: the
+# letters do not follow the --disk order), waits for a trial's health gate,
 # prints the status, then powers the machine off (a demo ends by itself).
 updater='U="/sbin/init update"
 sleep 2
-if [ -b /dev/vdb ] && [ "$(head -c 4 /dev/vdb)" = AZBU ]; then
-  echo "updater: bundle found on /dev/vdb, installing"; $U install /dev/vdb
-fi
+for d in /dev/vd?; do
+  if [ "$(head -c 4 $d)" = AZBU ]; then
+    echo "bundle found on $d, installing"; $U install $d
+  fi
+done
 if $U status --json | grep -q "\"trial\":true"; then
-  echo "updater: this is the trial boot of the new slot; waiting for the health gate"
+  echo "this is the trial boot of the new slot; waiting for the health gate"
   while :; do
     g=$($U status --json | sed -n "s/.*\"gate\":\"\([^\"]*\)\".*/\1/p")
     case "$g" in committed|failed*|commit-failed*) break;; esac; sleep 1
   done
-  echo "updater: health gate: $g"
+  echo "health gate: $g"
 fi
 $U status
 /sbin/initctl poweroff'

@@ -34,8 +34,13 @@ fn release_file(dir: &Path, text: &str) -> PathBuf {
 /// 2 s hold (`[update] commit = "local"`), or waits for `update commit`
 /// (`manual`); `extra` adds TOML.
 fn image(key: &Path, files: &Path, tag: &str, version: &str, sv: u32) -> Image {
-    image_with(key, files, tag, version, sv, "local", "")
+    image_with(key, files, tag, version, sv, LOCAL, "")
 }
+
+/// `[update]` bodies: commit by itself after a 2 s hold, or wait for
+/// `update commit`.
+const LOCAL: &str = "commit = \"local\"\nhold_s = 2";
+const MANUAL: &str = "commit = \"manual\"\nhold_s = 2";
 
 fn image_with(
     key: &Path,
@@ -43,7 +48,7 @@ fn image_with(
     tag: &str,
     version: &str,
     sv: u32,
-    commit: &str,
+    update: &str,
     extra: &str,
 ) -> Image {
     let rel = release_file(files, tag);
@@ -51,7 +56,7 @@ fn image_with(
         .disk(key)
         .release(version, sv)
         .with(&format!(
-            "[[file]]\nsrc = {}\ndst = \"/etc/release\"\nmode = \"0644\"\n\n[update]\ncommit = \"{commit}\"\nhold_s = 2\nready_deadline_s = 60\n",
+            "[[file]]\nsrc = {}\ndst = \"/etc/release\"\nmode = \"0644\"\n\n[update]\n{update}\nready_deadline_s = 60\n",
             toml_str(&rel.display().to_string())
         ))
         .with(extra);
@@ -114,7 +119,19 @@ fn built_bundle(name: &str) -> PathBuf {
         "v1-root-b" => (image(&f.key, files, "v1", "1.0.0", 1), "root-b"),
         "v0" => (image(&f.key, files, "v0", "0.9.0", 0), "root-b"),
         "v2-manual" => (
-            image_with(&f.key, files, "v2", "2.0.0", 2, "manual", ""),
+            image_with(&f.key, files, "v2", "2.0.0", 2, MANUAL, ""),
+            "root-b",
+        ),
+        "v2-slow" => (
+            image_with(
+                &f.key,
+                files,
+                "v2",
+                "2.0.0",
+                2,
+                "commit = \"local\"\nhold_s = 120",
+                "",
+            ),
             "root-b",
         ),
         "v2-crash" => (
@@ -124,7 +141,7 @@ fn built_bundle(name: &str) -> PathBuf {
                 "v2",
                 "2.0.0",
                 2,
-                "local",
+                LOCAL,
                 "[[service]]\nname = \"crasher\"\nexec = [\"/bin/sh\", \"-c\", \"echo crasher-start; sleep 0.2; exit 3\"]\nrestart = \"always\"\nrestart_delay_ms = 50\ncrash_loop = { max_restarts = 3, window_s = 60 }\n",
             ),
             "root-b",
@@ -459,8 +476,25 @@ fn a_trial_with_another_measured_cmdline_rolls_back() {
 }
 
 #[test]
-#[ignore = "needs a way to hang PID 1's event loop from a test image (no fault-injection hook in init; SIGSTOP cannot reach PID 1). The reset path itself is covered: QEMU's virt board has the i6300esb watchdog (boards/qemu-virt.toml [qemu] devices, imagegen run -device i6300esb), and a trial that never commits is failed at the next boot (an_uncommitted_trial_falls_back_to_v1)"]
-fn a_hung_trial_is_reset_by_the_watchdog_and_rolls_back() {}
+fn a_hung_trial_is_reset_by_the_watchdog_and_rolls_back() {
+    // During the gate's hold (120 s), `initctl watchdog-test` makes PID 1
+    // stop running its main loop as a wedged init would: the watchdog is
+    // no longer petted, the i6300esb (10 s) resets the board (QEMU exits,
+    // -no-reboot), the trial never commits.
+    let t = failed_trial(
+        "v2-slow",
+        "echo release=$(cat /etc/release)\nst s1\nsleep 1\n/sbin/initctl watchdog-test; echo wedge-rc=$?\nsleep 100",
+        "",
+        "did not commit",
+    );
+    t.line("update: gate: every service is ready; holding 120 s");
+    assert!(
+        !t.has("passed every gate"),
+        "the gate must not finish: {}",
+        t.dump()
+    );
+    assert!(!t.has("reboot: Power down"), "{}", t.dump());
+}
 
 /// A hostile bundle: its name, bytes, whether it goes on a raw disk (a
 /// block device) instead of a file, and the message expected.
