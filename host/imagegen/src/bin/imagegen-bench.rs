@@ -6,7 +6,14 @@
 //! ```text
 //! cargo run --release -p imagegen --bin imagegen-bench -- verity [--mib 256] [--runs 5]
 //! cargo run --release -p imagegen --bin imagegen-bench -- squashfs [--tree DIR] [--runs 3]
+//! cargo build --release -p imagegen --bins &&
+//!   target/release/imagegen-bench bundle [--config images/demo.toml] [--runs 5]
 //! ```
+//! The bundle benchmark runs the `imagegen` next to it as users do: the
+//! whole `imagegen build` (baseline) against `imagegen bundle` of the same
+//! config, checks the bundles are byte-identical across runs and that
+//! `imagegen inspect` accepts them, and reports the bundle's size against
+//! the raw slot partition.
 //! Without `--tree`, the squashfs benchmark generates a deterministic
 //! ~50 MiB tree of mixed content (text-like and incompressible files).
 #![forbid(unsafe_code)]
@@ -38,8 +45,10 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("verity") => bench_verity(&args[1..]),
         Some("squashfs") => bench_squashfs(&args[1..]),
+        Some("bundle") => bench_bundle(&args[1..]),
         _ => Err("usage: imagegen-bench verity [--mib N] [--runs N] | \
-                  squashfs [--tree DIR] [--runs N]"
+                  squashfs [--tree DIR] [--runs N] | \
+                  bundle [--config FILE] [--runs N] [--imagegen PATH]"
             .into()),
     };
     match result {
@@ -328,5 +337,128 @@ fn bench_squashfs(args: &[String]) -> Result<()> {
         theirs.as_secs_f64() / ours.as_secs_f64(),
         our_size as f64 / their_size as f64
     );
+    Ok(())
+}
+
+/// Run `cmd`, return its stdout (an error with stderr if it fails).
+fn output(cmd: &mut Command) -> Result<Vec<u8>> {
+    let out = cmd
+        .output()
+        .map_err(|e| format!("{:?}: {e}", cmd.get_program()))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{cmd:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )
+        .into());
+    }
+    Ok(out.stdout)
+}
+
+fn bench_bundle(args: &[String]) -> Result<()> {
+    let runs = number(args, "--runs", 5)?.max(1);
+    let config = PathBuf::from(flag(args, "--config").unwrap_or("images/demo.toml".into()));
+    let imagegen = match flag(args, "--imagegen") {
+        Some(p) => PathBuf::from(p),
+        None => std::env::current_exe()?
+            .parent()
+            .ok_or("no directory for imagegen")?
+            .join("imagegen"),
+    };
+    let dir = tempfile::tempdir()?;
+    let key = dir.path().join("k");
+    output(Command::new(&imagegen).arg("keygen").arg("-o").arg(&key))?;
+    let ig = |sub: &str| {
+        let mut c = Command::new(&imagegen);
+        c.arg(sub)
+            .arg("--config")
+            .arg(&config)
+            .arg("--key")
+            .arg(&key)
+            .env("SOURCE_DATE_EPOCH", "1700000000");
+        c
+    };
+    let (mut build, mut bundle, mut inspect) = (vec![], vec![], vec![]);
+    let mut first: Option<Vec<u8>> = None;
+    let mut summary = serde_json::Value::Null;
+    for i in 0..runs {
+        let t = Instant::now();
+        output(ig("build").arg("-o").arg(dir.path().join("out")))?;
+        build.push(t.elapsed());
+
+        let file = dir.path().join(format!("b{i}.azb"));
+        let t = Instant::now();
+        let json = output(ig("bundle").arg("-o").arg(&file).arg("--json"))?;
+        bundle.push(t.elapsed());
+        summary = serde_json::from_slice(&json)?;
+
+        let t = Instant::now();
+        output(
+            Command::new(&imagegen)
+                .arg("inspect")
+                .arg(&file)
+                .arg("--key")
+                .arg(dir.path().join("k.pub")),
+        )?;
+        inspect.push(t.elapsed());
+
+        let bytes = fs::read(&file)?;
+        match &first {
+            None => first = Some(bytes),
+            Some(f) if *f != bytes => {
+                return Err(format!("bundle run {i} differs from run 0").into())
+            }
+            Some(_) => {}
+        }
+        fs::remove_file(&file)?;
+    }
+    let (build, bundle, inspect) = (median(build), median(bundle), median(inspect));
+    let n = |k: &str| summary[k].as_u64().unwrap_or(0);
+    let payload = |i: usize| summary["payloads"][i]["size"].as_u64().unwrap_or(0);
+    let (size, slot) = (n("size"), n("slot_size"));
+    let cores = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
+    println!(
+        "config: {}, slot {}, {runs} runs each, median; {cores} cores; bundles byte-identical, inspect OK",
+        config.display(),
+        summary["slot"].as_str().unwrap_or("?")
+    );
+    println!("| command | time | vs `imagegen build` |");
+    println!("| --- | ---: | ---: |");
+    println!(
+        "| `imagegen build` (whole disk image, baseline) | {} | 1.00× |",
+        secs(build)
+    );
+    for (name, d) in [
+        ("`imagegen bundle`", bundle),
+        ("`imagegen inspect BUNDLE` (every block checked)", inspect),
+    ] {
+        println!(
+            "| {name} | {} | {:.2}× |",
+            secs(d),
+            d.as_secs_f64() / build.as_secs_f64()
+        );
+    }
+    println!();
+    println!("| bytes | size | vs raw slot |");
+    println!("| --- | ---: | ---: |");
+    let human = |b: u64| {
+        if b >= 1 << 20 {
+            format!("{:.1} MiB", b as f64 / 1048576.0)
+        } else {
+            format!("{:.1} KiB", b as f64 / 1024.0)
+        }
+    };
+    let row = |name: &str, b: u64| {
+        println!(
+            "| {name} | {b} ({}) | {:.4} |",
+            human(b),
+            b as f64 / slot as f64
+        );
+    };
+    row("raw slot partition", slot);
+    row("bundle file", size);
+    row("  root-data (squashfs)", payload(1));
+    row("  hash-tree (verity)", payload(0));
+    row("  head (preamble, manifest, signed header)", n("head_size"));
     Ok(())
 }

@@ -161,17 +161,22 @@ const OLD: u8 = 0xee;
 
 /// Slot A committed at security version 3; slot B's file full of old bytes.
 fn device() -> Device {
+    device_at(SLOT_OFFSET, SLOT_SIZE)
+}
+
+/// [`device`] with slot B at `offset`, `size` bytes.
+fn device_at(offset: u64, size: u64) -> Device {
     let dir = tempfile::tempdir().unwrap();
     let mut ctl = InitramfsSelect::open(&temp_store(dir.path())).unwrap();
     let before = BootState::factory(3, "1.0", [0xa; 32]);
     ctl.write(&before).unwrap();
     let dev = dir.path().join("root-b");
-    std::fs::write(&dev, vec![OLD; SLOT_SIZE as usize]).unwrap();
+    std::fs::write(&dev, vec![OLD; size as usize]).unwrap();
     let target = Target {
         slot: Slot::B,
         dev: dev.to_str().unwrap().to_string(),
-        offset: SLOT_OFFSET,
-        size: SLOT_SIZE,
+        offset,
+        size,
     };
     Device {
         _dir: dir,
@@ -649,4 +654,97 @@ fn refuses_while_a_trial_runs_and_for_a_moved_slot() {
         "{e}"
     );
     assert_untouched(&mut d);
+}
+
+/// What `imagegen bundle` writes, the installer installs: a committed
+/// bundle (`fixtures/make.sh` regenerates it) for root-b of board
+/// qemu-virt, security version 5, with its public key. The target's GPT
+/// position is the one its signed partition table names.
+#[test]
+fn installs_a_bundle_imagegen_wrote() {
+    let bundle = include_bytes!("fixtures/root-b.azb");
+    let key = include_bytes!("fixtures/root-b.azb.pub");
+    let pre = Preamble::decode(bundle).unwrap();
+    let section = &bundle[PREAMBLE_LEN..PREAMBLE_LEN + pre.manifest_len as usize];
+    let m = SignedManifest::from_bytes(section)
+        .unwrap()
+        .manifest()
+        .unwrap();
+    let p = m.partitions.iter().find(|p| p.name == "root-b").unwrap();
+    let mut d = device_at(p.offset, p.size);
+    let trust = Trust {
+        key: key.as_slice(),
+        board: BOARD,
+    };
+    let mut input = bundle.as_slice();
+    let s = install(
+        &mut input,
+        &d.target.clone(),
+        Slot::A,
+        &mut d.ctl,
+        &trust,
+        &mut |_| {},
+    )
+    .unwrap();
+    assert_eq!((s.slot, s.security_version), (Slot::B, 5));
+    assert_eq!(s.image, "fixture 2.0");
+    assert_eq!(s.manifest_sha256, azl_formats::sha256(section));
+    let v = &m.rootfs.verity;
+    let (data, tree) = (s.data_bytes as usize, s.tree_bytes as usize);
+    assert!(data >= 3 * BS && tree == v.hash_size as usize, "{s:?}");
+    // The slot now holds the payloads where the manifest says, and the
+    // manifest region stage 1 reads.
+    let bytes = std::fs::read(&d.target.dev).unwrap();
+    let payloads = &bundle[bundle.len() - tree - data..];
+    assert_eq!(&bytes[v.hash_offset as usize..][..tree], &payloads[..tree]);
+    assert_eq!(&bytes[..data], &payloads[tree..]);
+    let region = &bytes[(p.size - MANIFEST_REGION) as usize..];
+    assert_eq!(azl_formats::manifest::region_body(region).unwrap(), section);
+    let st = bootctl::state(&mut d.ctl).unwrap();
+    assert_eq!(st.trial, Some(Slot::B));
+    assert_eq!(st.slot(Slot::B).state, SlotState::Installed);
+
+    // The same bytes under another device key, or one flipped data byte: refused.
+    let mut d = device_at(p.offset, p.size);
+    let other = key_pub(2);
+    let trust = Trust {
+        key: &other,
+        board: BOARD,
+    };
+    let mut input = bundle.as_slice();
+    assert!(matches!(
+        install(
+            &mut input,
+            &d.target.clone(),
+            Slot::A,
+            &mut d.ctl,
+            &trust,
+            &mut |_| {}
+        ),
+        Err(InstallError::Manifest(_))
+    ));
+    let mut bad = bundle.to_vec();
+    let at = bad.len() - 100;
+    bad[at] ^= 1;
+    let mut d = device_at(p.offset, p.size);
+    let trust = Trust {
+        key: key.as_slice(),
+        board: BOARD,
+    };
+    let mut input = bad.as_slice();
+    assert!(matches!(
+        install(
+            &mut input,
+            &d.target.clone(),
+            Slot::A,
+            &mut d.ctl,
+            &trust,
+            &mut |_| {}
+        ),
+        Err(InstallError::DataBlock { .. })
+    ));
+}
+
+fn key_pub(seed: u8) -> Vec<u8> {
+    key(seed).public_key().as_ref().to_vec()
 }
