@@ -23,25 +23,32 @@ struct Cli {
     command: Command,
 }
 
+/// What an image is built from (shared by `build` and `bundle`).
+#[derive(Debug, clap::Args)]
+struct Inputs {
+    /// Image config (TOML).
+    #[arg(long, short = 'c', value_name = "FILE")]
+    config: PathBuf,
+    /// Board name, or path to a board file (overrides [image] board).
+    #[arg(long, value_name = "NAME|PATH")]
+    board: Option<String>,
+    /// Where board names are looked up (default: $AZL_BOARDS, else the repo's boards/).
+    #[arg(long, value_name = "DIR")]
+    boards_dir: Option<PathBuf>,
+    /// Unpacked kernel package directory (overrides [kernel] path).
+    #[arg(long, value_name = "DIR")]
+    kernel: Option<PathBuf>,
+    /// aarch64 init binary (overrides [image] init and $AZL_INIT).
+    #[arg(long, value_name = "PATH")]
+    init: Option<PathBuf>,
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Build kernel + initramfs (+ cmdline, board, compiled configs) into OUT.
     Build {
-        /// Image config (TOML).
-        #[arg(long, short = 'c', value_name = "FILE")]
-        config: PathBuf,
-        /// Board name, or path to a board file (overrides [image] board).
-        #[arg(long, value_name = "NAME|PATH")]
-        board: Option<String>,
-        /// Where board names are looked up (default: $AZL_BOARDS, else the repo's boards/).
-        #[arg(long, value_name = "DIR")]
-        boards_dir: Option<PathBuf>,
-        /// Unpacked kernel package directory (overrides [kernel] path).
-        #[arg(long, value_name = "DIR")]
-        kernel: Option<PathBuf>,
-        /// aarch64 init binary (overrides [image] init and $AZL_INIT).
-        #[arg(long, value_name = "PATH")]
-        init: Option<PathBuf>,
+        #[command(flatten)]
+        inputs: Inputs,
         /// Output directory.
         #[arg(long, short = 'o', value_name = "OUT")]
         out: PathBuf,
@@ -62,9 +69,6 @@ enum Command {
     /// runs root-a and takes a root-b bundle; one running root-b needs a
     /// `--slot root-a` bundle (a fleet publishes both).
     Bundle {
-        /// Image config (TOML).
-        #[arg(long, short = 'c', value_name = "FILE")]
-        config: PathBuf,
         /// Ed25519 PKCS#8 key that signs the manifest and the bundle header
         /// (the key whose KEY.pub the devices trust).
         #[arg(long, value_name = "KEY")]
@@ -78,18 +82,8 @@ enum Command {
         /// Refuse to install over a system below this security version.
         #[arg(long, value_name = "N")]
         min_from_security_version: Option<u32>,
-        /// Board name, or path to a board file (overrides [image] board).
-        #[arg(long, value_name = "NAME|PATH")]
-        board: Option<String>,
-        /// Where board names are looked up (default: $AZL_BOARDS, else the repo's boards/).
-        #[arg(long, value_name = "DIR")]
-        boards_dir: Option<PathBuf>,
-        /// Unpacked kernel package directory (overrides [kernel] path).
-        #[arg(long, value_name = "DIR")]
-        kernel: Option<PathBuf>,
-        /// aarch64 init binary (overrides [image] init and $AZL_INIT).
-        #[arg(long, value_name = "PATH")]
-        init: Option<PathBuf>,
+        #[command(flatten)]
+        inputs: Inputs,
         /// Print the summary as one JSON object.
         #[arg(long)]
         json: bool,
@@ -313,22 +307,18 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let code = match cli.command {
         Command::Build {
-            config,
-            board,
-            boards_dir,
-            kernel,
-            init,
+            inputs,
             out,
             key,
             insecure_unsigned,
             verify_reproducible,
         } => {
             let opts = BuildOptions {
-                config,
-                board,
-                boards_dir,
-                kernel,
-                init,
+                config: inputs.config,
+                board: inputs.board,
+                boards_dir: inputs.boards_dir,
+                kernel: inputs.kernel,
+                init: inputs.init,
                 key,
                 insecure_unsigned,
                 slot: None,
@@ -336,24 +326,20 @@ fn main() -> ExitCode {
             build(&opts, &out, verify_reproducible)
         }
         Command::Bundle {
-            config,
+            inputs,
             key,
             out,
             slot,
             min_from_security_version,
-            board,
-            boards_dir,
-            kernel,
-            init,
             json,
             insecure_unsigned,
         } => {
             let opts = BuildOptions {
-                config,
-                board,
-                boards_dir,
-                kernel,
-                init,
+                config: inputs.config,
+                board: inputs.board,
+                boards_dir: inputs.boards_dir,
+                kernel: inputs.kernel,
+                init: inputs.init,
                 key,
                 insecure_unsigned,
                 slot: Some(slot),

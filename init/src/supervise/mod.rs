@@ -411,21 +411,8 @@ impl Supervisor {
         let Some((fd, lb)) = unit.output.as_mut() else {
             return;
         };
-        let target = format!("svc/{}", svc.name);
-        let mut emit = |l: &str| log::info!(target: &target, "{l}");
-        let mut buf = [0u8; 4096];
-        loop {
-            match nix::unistd::read(fd.as_fd(), &mut buf) {
-                Ok(0) => {
-                    lb.flush(&mut emit);
-                    poller.remove(fd.as_fd());
-                    unit.output = None;
-                    return;
-                }
-                Ok(n) => lb.feed(buf.get(..n).unwrap_or(&[]), &mut emit),
-                Err(nix::errno::Errno::EINTR) => {}
-                Err(_) => return,
-            }
+        if drain(fd, lb, poller, &format!("svc/{}", svc.name)) {
+            unit.output = None;
         }
     }
 
@@ -711,4 +698,24 @@ pub fn set_nonblocking(fd: &OwnedFd) {
         .map(OFlag::from_bits_truncate)
         .unwrap_or(OFlag::empty());
     let _ = fcntl(fd, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK));
+}
+
+/// Log what a child wrote to its output pipe (non-blocking), line by line
+/// under `target`. `true` at end of file: the last partial line is logged
+/// and the pipe removed from the poller, so the caller drops it.
+pub fn drain(fd: &OwnedFd, lb: &mut LineBuffer, poller: &Poller, target: &str) -> bool {
+    let mut emit = |l: &str| log::info!(target: target, "{l}");
+    let mut buf = [0u8; 4096];
+    loop {
+        match nix::unistd::read(fd.as_fd(), &mut buf) {
+            Ok(0) => {
+                lb.flush(&mut emit);
+                poller.remove(fd.as_fd());
+                return true;
+            }
+            Ok(n) => lb.feed(buf.get(..n).unwrap_or(&[]), &mut emit),
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(_) => return false,
+        }
+    }
 }

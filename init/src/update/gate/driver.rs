@@ -238,20 +238,8 @@ impl Driver {
         let Some((fd, lb)) = c.output.as_mut() else {
             return;
         };
-        let mut emit = |l: &str| log::info!(target: "svc/health-check", "{l}");
-        let mut buf = [0u8; 4096];
-        loop {
-            match nix::unistd::read(fd.as_fd(), &mut buf) {
-                Ok(0) => {
-                    lb.flush(&mut emit);
-                    poller.remove(fd.as_fd());
-                    c.output = None;
-                    return;
-                }
-                Ok(n) => lb.feed(buf.get(..n).unwrap_or(&[]), &mut emit),
-                Err(nix::errno::Errno::EINTR) => {}
-                Err(_) => return,
-            }
+        if supervise::drain(fd, lb, poller, "svc/health-check") {
+            c.output = None;
         }
     }
 

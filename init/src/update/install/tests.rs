@@ -679,6 +679,7 @@ fn installs_a_bundle_imagegen_wrote() {
     let mut input = bundle.as_slice();
     let s = install(
         &mut input,
+        Tail::Exact,
         &d.target.clone(),
         Slot::A,
         &mut d.ctl,
@@ -715,6 +716,7 @@ fn installs_a_bundle_imagegen_wrote() {
     assert!(matches!(
         install(
             &mut input,
+            Tail::Exact,
             &d.target.clone(),
             Slot::A,
             &mut d.ctl,
@@ -735,6 +737,7 @@ fn installs_a_bundle_imagegen_wrote() {
     assert!(matches!(
         install(
             &mut input,
+            Tail::Exact,
             &d.target.clone(),
             Slot::A,
             &mut d.ctl,
