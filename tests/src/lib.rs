@@ -546,6 +546,7 @@ pub fn attest(args: &[&str]) -> CmdResult {
 /// at a chosen instant. The serial log goes to `log`.
 pub struct Running {
     child: std::process::Child,
+    log: PathBuf,
     pub started: Instant,
 }
 
@@ -575,8 +576,42 @@ impl Running {
             .unwrap_or_else(|e| panic!("cannot run imagegen run: {e}"));
         Running {
             child,
+            log: log.to_path_buf(),
             started: Instant::now(),
         }
+    }
+
+    /// Wait until the serial log shows `marker`, then cut `delay` later
+    /// (or at `limit` after the start if the marker never comes). Returns
+    /// what [`Running::cut_at`] returns and, if seen, when the marker came
+    /// (since the start).
+    pub fn cut_after(
+        mut self,
+        marker: &str,
+        delay: Duration,
+        limit: Duration,
+    ) -> (Option<Option<i32>>, Option<Duration>) {
+        let mut seen: Option<Duration> = None;
+        loop {
+            let now = self.started.elapsed();
+            if let Some(at) = seen {
+                let until = (at + delay).min(limit);
+                return (self.cut_at(until), seen);
+            }
+            if now >= limit || self.ended() {
+                return (self.cut_at(limit), seen);
+            }
+            let text = std::fs::read(&self.log).unwrap_or_default();
+            if text.windows(marker.len()).any(|w| w == marker.as_bytes()) {
+                seen = Some(now);
+            } else {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+    }
+
+    fn ended(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(Some(_)))
     }
 
     /// Wait until the boot ends by itself or `until` has passed since it

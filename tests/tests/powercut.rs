@@ -2,10 +2,11 @@
 //! (bundles of security version 2 for root-a and root-b, installed over a
 //! factory v1 at security version 1), each boot doing the next step itself
 //! — commit a running trial, or install the bundle for the other slot —
-//! while the host SIGKILLs QEMU at a random instant drawn from [0, a
-//! typical boot's duration]. Every boot that prints its status is checked:
-//! it came up on a verified slot (no emergency, no recovery), the status is
-//! consistent, a commit that was reported done is never lost, and the floor
+//! while the host SIGKILLs QEMU at a random instant: every other cut drawn
+//! from [0, a typical boot's duration], the others from the agent's window
+//! (after its first line: install, trial marking, gate, commit). Every
+//! boot that prints its status is checked: it came up on a verified slot
+//! (no emergency, no recovery), the status is consistent, a commit that was reported done is never lost, and the floor
 //! never goes down. `AZL_POWERCUTS` (default 100) cuts; `AZL_POWERCUT_SEED`
 //! replays a run (the seed is printed); `AZL_POWERCUT_LOGS=DIR` keeps the
 //! serial logs. `scripts/powercut.sh N` runs it.
@@ -17,6 +18,10 @@ use azl_e2e::update::*;
 use azl_e2e::*;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+
+/// The agent's first output line (its status; the script text itself
+/// says `pc-status=$j`, so this never matches an echo of the script).
+const AGENT: &str = "pc-status={";
 
 /// The agent's script, the same on every boot (`$D1`: the disk with the
 /// root-a bundle, `$D2`: the root-b bundle). On a trial boot the health
@@ -245,26 +250,42 @@ fn campaign(cuts: u64) {
     // Calibration, never cut: the factory boot (writes the first boot state)
     // and the trial boot; their duration bounds the random cut instants.
     let mut typical = Duration::ZERO;
+    // And the agent's window: from its first line to the boot's end.
+    let mut window = Duration::ZERO;
     for n in 0..2 {
         let log = c.logs.join(format!("cal{n}.log"));
         let run = Running::start(&c.out, &opts, &log);
         let t0 = run.started;
-        let ended = run.cut_at(Duration::from_secs(170));
+        let (ended, agent) =
+            run.cut_after(AGENT, Duration::from_secs(170), Duration::from_secs(170));
         typical = typical.max(t0.elapsed());
+        if let Some(at) = agent {
+            window = window.max(t0.elapsed().saturating_sub(at));
+        }
         let text = std::fs::read_to_string(&log).unwrap_or_default();
         assert!(ended.is_some(), "calibration boot {n} timed out\n{text}");
         check(&text, false, &mut model)
             .unwrap_or_else(|e| panic!("calibration boot {n}: {e}\n{text}"));
     }
-    eprintln!("powercut: typical boot {typical:?}");
+    eprintln!("powercut: typical boot {typical:?}, agent window {window:?}");
     let mut phases: std::collections::BTreeMap<&str, u64> = Default::default();
     let (mut done, mut boots, mut natural) = (0u64, 0u64, 0u64);
     let mut commits = 0u64;
     while done < cuts {
         boots += 1;
         let log = c.logs.join(format!("boot{boots}.log"));
-        let delay = Duration::from_millis(rng.below(typical.as_millis() as u64 + 1));
-        let ended = Running::start(&c.out, &opts, &log).cut_at(delay);
+        // Every other cut lands anywhere in the boot (kernel, stage 1's
+        // boot-state writes, …); the others inside the agent's window
+        // (install, trial marking, the gate, the commit), which a uniform
+        // draw over the whole boot would hit rarely.
+        let run = Running::start(&c.out, &opts, &log);
+        let (delay, ended) = if boots % 2 == 0 {
+            let d = Duration::from_millis(rng.below(window.as_millis() as u64 + 1));
+            (d, run.cut_after(AGENT, d, Duration::from_secs(170)).0)
+        } else {
+            let d = Duration::from_millis(rng.below(typical.as_millis() as u64 + 1));
+            (d, run.cut_at(d))
+        };
         let text = std::fs::read_to_string(&log).unwrap_or_default();
         let cut = ended.is_none();
         if cut {
