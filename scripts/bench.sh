@@ -4,7 +4,7 @@
 # tables on stdout; progress and per-boot samples go to stderr. Results are
 # recorded in docs/BENCHMARKS.md.
 #
-#   scripts/bench.sh                      # all benchmarks, working tree (~5 min)
+#   scripts/bench.sh                      # all benchmarks, working tree (~8 min)
 #   scripts/bench.sh bench_update         # the update benchmarks (install
 #                                         # throughput, update downtime)
 #   scripts/bench.sh bench_init_idle_rss  # one (a cargo test name filter)
