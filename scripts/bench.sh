@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Runs the benchmarks (tests/tests/bench.rs, #[ignore]d in the normal suite)
-# and prints their markdown tables on stdout; progress and per-boot samples
-# go to stderr. Results are recorded in docs/BENCHMARKS.md.
+# Runs the benchmarks (tests/tests/bench.rs, bench_measure.rs and
+# bench_update.rs, #[ignore]d in the normal suite) and prints their markdown
+# tables on stdout; progress and per-boot samples go to stderr. Results are
+# recorded in docs/BENCHMARKS.md.
 #
-#   scripts/bench.sh                      # all benchmarks, working tree (~5 min)
+#   scripts/bench.sh                      # all benchmarks, working tree (~8 min)
+#   scripts/bench.sh bench_update         # the update benchmarks (install
+#                                         # throughput, update downtime)
 #   scripts/bench.sh bench_init_idle_rss  # one (a cargo test name filter)
 #   AZL_BENCH_REV=ebee009 scripts/bench.sh
 #       # init and imagegen built from that commit (git archive into
@@ -53,7 +56,7 @@ fi
 log="$(mktemp "${TMPDIR:-/tmp}/azl-bench.XXXXXX")"
 trap 'rm -f "$log"' EXIT
 status=0
-cargo test --locked -p azl-e2e --test bench --test bench_measure -- --ignored --nocapture --test-threads=1 "$@" >"$log" || status=$?
+cargo test --locked -p azl-e2e --test bench --test bench_measure --test bench_update -- --ignored --nocapture --test-threads=1 "$@" >"$log" || status=$?
 # Tables sit between BENCH-BEGIN and BENCH-END; the rest is cargo's chatter.
 awk '/^BENCH-BEGIN$/ { on = 1; next } /^BENCH-END$/ { on = 0; print ""; next } on' "$log"
 if [ "$status" -ne 0 ]; then
