@@ -12,6 +12,7 @@
 //! `AZL_BENCH_BOOTS` overrides the number of boots per image for the boot
 //! benchmarks (default 9 on the small kernel, 7 on Debian's), `AZL_BENCH_RSS_BOOTS` for the memory one (default 3);
 //! `AZL_BENCH_SERIAL=1` copies every boot's serial log to stderr.
+use azl_e2e::bench::*;
 use azl_e2e::*;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -299,13 +300,6 @@ struct Sample {
     modules: usize,
 }
 
-/// "[    0.417828] rest" → 0.417828
-fn kmsg_ts(line: &str) -> Option<f64> {
-    let a = line.find('[')?;
-    let b = line[a..].find(']')? + a;
-    line[a + 1..b].trim().parse().ok()
-}
-
 fn boot_once(out: &Path, flavor: Flavor) -> Sample {
     let b = boot(
         out,
@@ -399,17 +393,6 @@ fn boot_once(out: &Path, flavor: Flavor) -> Sample {
     s
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    assert!(!v.is_empty());
-    v.sort_by(|a, b| a.total_cmp(b));
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
-}
-
 fn med(samples: &[Sample], f: impl Fn(&Sample) -> f64) -> f64 {
     median(samples.iter().map(f).collect())
 }
@@ -417,50 +400,6 @@ fn med(samples: &[Sample], f: impl Fn(&Sample) -> f64) -> f64 {
 fn med_opt(samples: &[Sample], f: impl Fn(&Sample) -> Option<f64>) -> Option<f64> {
     let v: Vec<f64> = samples.iter().filter_map(f).collect();
     (v.len() == samples.len()).then(|| median(v))
-}
-
-fn env_count(var: &str, default: usize) -> usize {
-    std::env::var(var)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .filter(|n| *n > 0)
-        .unwrap_or(default)
-}
-
-fn today() -> String {
-    let o = std::process::Command::new("date")
-        .arg("-u")
-        .arg("+%Y-%m-%d")
-        .output();
-    o.map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_default()
-}
-
-/// Which init was measured: the pinned commit (scripts/bench.sh with
-/// AZL_BENCH_REV) or the working tree.
-fn measured() -> String {
-    if let Ok(c) = std::env::var("AZL_BENCH_COMMIT") {
-        return format!(
-            "init and imagegen built from commit `{}`",
-            &c[..c.len().min(12)]
-        );
-    }
-    let o = std::process::Command::new("git")
-        .args(["describe", "--always", "--dirty"])
-        .current_dir(workspace())
-        .output();
-    let d = o
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_default();
-    format!("init and imagegen built from the working tree (`{d}`)")
-}
-
-fn verdict(ok: bool) -> &'static str {
-    if ok {
-        "pass"
-    } else {
-        "MISS"
-    }
 }
 
 const MACHINE: &str = "QEMU 7.2 TCG virt, cortex-a57, 1 vCPU, 512 MiB guest; host 2 cores";
@@ -485,17 +424,6 @@ fn interleaved(pair: &Pair, flavors: &[Flavor], n: usize) -> Vec<(Flavor, Vec<Sa
         }
     }
     res
-}
-
-fn begin(title: &str) {
-    println!("\nBENCH-BEGIN");
-    println!("## {title}\n");
-    println!("Measured {}: {}.\n", today(), measured());
-}
-
-fn end(test: &str) {
-    println!("\nReproduce: `scripts/bench.sh {test}` (all benchmarks: `scripts/bench.sh`)");
-    println!("BENCH-END");
 }
 
 #[test]

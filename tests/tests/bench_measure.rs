@@ -3,6 +3,7 @@
 //! (every measurement extended into swtpm) and without one (event log
 //! only), interleaved, comparing init's own `ready: … ms since kernel
 //! start` line.
+use azl_e2e::bench::median;
 use azl_e2e::*;
 
 const BOOTS: usize = 7;
@@ -15,11 +16,6 @@ fn ready_ms(b: &Booted) -> f64 {
         .and_then(|s| s.split(' ').next())
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no ready time in {line:?}"))
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
 }
 
 #[test]

@@ -20,6 +20,7 @@
 //! the incompressible file, `AZL_BENCH_INSTALL_RUNS` (default 3) the runs
 //! of each operation, `AZL_BENCH_BOOTS` (default 5) the boots of each kind;
 //! `AZL_BENCH_SERIAL=1` copies every serial log to stderr.
+use azl_e2e::bench::*;
 use azl_e2e::update::*;
 use azl_e2e::*;
 use std::collections::BTreeMap;
@@ -122,13 +123,6 @@ fn step(out: &Path, dir: &Path, name: &str, script: &str, disks: &[PathBuf], t: 
     b
 }
 
-/// "[    0.417828] rest" → 0.417828
-fn kmsg_ts(line: &str) -> Option<f64> {
-    let a = line.find('[')?;
-    let b = line[a..].find(']')? + a;
-    line[a + 1..b].trim().parse().ok()
-}
-
 /// Lines the guest printed as `TAG <dmesg line>`: (kmsg timestamp, text
 /// after the timestamp).
 fn tagged(b: &Booted, tag: &str) -> Vec<(f64, String)> {
@@ -143,74 +137,10 @@ fn tagged(b: &Booted, tag: &str) -> Vec<(f64, String)> {
         .collect()
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    assert!(!v.is_empty());
-    v.sort_by(|a, b| a.total_cmp(b));
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
-}
-
 fn range(v: &[f64], scale: f64, digits: usize) -> String {
     let lo = v.iter().cloned().fold(f64::INFINITY, f64::min) * scale;
     let hi = v.iter().cloned().fold(f64::NEG_INFINITY, f64::max) * scale;
     format!("{lo:.digits$}–{hi:.digits$}")
-}
-
-fn env_count(var: &str, default: usize) -> usize {
-    std::env::var(var)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .filter(|n| *n > 0)
-        .unwrap_or(default)
-}
-
-fn today() -> String {
-    let o = std::process::Command::new("date")
-        .args(["-u", "+%Y-%m-%d"])
-        .output();
-    o.map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_default()
-}
-
-/// Which init and imagegen were measured (as in `bench.rs`).
-fn measured() -> String {
-    if let Ok(c) = std::env::var("AZL_BENCH_COMMIT") {
-        return format!(
-            "init and imagegen built from commit `{}`",
-            &c[..c.len().min(12)]
-        );
-    }
-    let o = std::process::Command::new("git")
-        .args(["describe", "--always", "--dirty"])
-        .current_dir(workspace())
-        .output();
-    let d = o
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_default();
-    format!("init and imagegen built from the working tree (`{d}`)")
-}
-
-fn verdict(ok: bool) -> &'static str {
-    if ok {
-        "pass"
-    } else {
-        "MISS"
-    }
-}
-
-fn begin(title: &str) {
-    println!("\nBENCH-BEGIN");
-    println!("## {title}\n");
-    println!("Measured {}: {}.\n", today(), measured());
-}
-
-fn end(test: &str) {
-    println!("\nReproduce: `scripts/bench.sh {test}` (all benchmarks: `scripts/bench.sh`)");
-    println!("BENCH-END");
 }
 
 /// v1's disk image and a v2 bundle for root-b (`extra` TOML in v2).
