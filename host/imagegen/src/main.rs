@@ -43,6 +43,26 @@ struct Inputs {
     init: Option<PathBuf>,
 }
 
+impl Inputs {
+    fn options(
+        self,
+        key: Option<PathBuf>,
+        insecure_unsigned: bool,
+        slot: Option<String>,
+    ) -> BuildOptions {
+        BuildOptions {
+            config: self.config,
+            board: self.board,
+            boards_dir: self.boards_dir,
+            kernel: self.kernel,
+            init: self.init,
+            key,
+            insecure_unsigned,
+            slot,
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Build kernel + initramfs (+ cmdline, board, compiled configs) into OUT.
@@ -313,16 +333,7 @@ fn main() -> ExitCode {
             insecure_unsigned,
             verify_reproducible,
         } => {
-            let opts = BuildOptions {
-                config: inputs.config,
-                board: inputs.board,
-                boards_dir: inputs.boards_dir,
-                kernel: inputs.kernel,
-                init: inputs.init,
-                key,
-                insecure_unsigned,
-                slot: None,
-            };
+            let opts = inputs.options(key, insecure_unsigned, None);
             build(&opts, &out, verify_reproducible)
         }
         Command::Bundle {
@@ -334,16 +345,7 @@ fn main() -> ExitCode {
             json,
             insecure_unsigned,
         } => {
-            let opts = BuildOptions {
-                config: inputs.config,
-                board: inputs.board,
-                boards_dir: inputs.boards_dir,
-                kernel: inputs.kernel,
-                init: inputs.init,
-                key,
-                insecure_unsigned,
-                slot: Some(slot),
-            };
+            let opts = inputs.options(key, insecure_unsigned, Some(slot));
             bundle(&opts, min_from_security_version, &out, json)
         }
         Command::Run {
