@@ -59,6 +59,16 @@ pub enum CommitPolicy {
     Manual,
 }
 
+impl CommitPolicy {
+    /// The word the image config's `[update] commit` uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Local => "local",
+            Self::Manual => "manual",
+        }
+    }
+}
+
 /// The health gate of a trial boot (docs/update.md, "Trial and commit").
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UpdatePolicy {

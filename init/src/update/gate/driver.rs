@@ -15,7 +15,7 @@ use crate::update::{bootctl, select};
 use azl_formats::bootstate::Slot;
 use azl_formats::manifest::Digest;
 use azl_formats::measure::QUOTED_PCRS;
-use azl_formats::{paths, CommitPolicy, RootSpec, Service};
+use azl_formats::{paths, RootSpec, Service};
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 use std::os::fd::{AsFd, OwnedFd};
@@ -63,10 +63,7 @@ impl Driver {
         log::info!(
             "update: trial boot of {}: health gate started (commit {}, every service ready within {} s, hold {} s, health check {})",
             booted.slot,
-            match p.commit {
-                CommitPolicy::Local => "local",
-                CommitPolicy::Manual => "manual",
-            },
+            p.commit.name(),
             p.ready_deadline_s,
             p.hold_s,
             p.health_check
