@@ -37,6 +37,9 @@ seeds() {
     # Real swtpm output for the host verifier's target.
     mkdir -p "$CORPUS/host_attest"
     cp host/attest/testdata/swtpm/*.bin host/attest/testdata/swtpm/ak.pub "$CORPUS/host_attest/"
+    # The real `imagegen bundle` fixture for the installer's streaming path.
+    mkdir -p "$CORPUS/install_stream"
+    cp init/src/update/install/fixtures/root-b.azb "$CORPUS/install_stream/"
     # Small disks with real GPTs (sgdisk), one of them with a damaged primary.
     mkdir -p "$CORPUS/gpt"
     local d

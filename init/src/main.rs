@@ -6,17 +6,7 @@
 //! - `update …` (or `init update …`): A/B updates, see [`update::cli`].
 #![deny(unsafe_code)]
 
-mod boot;
-mod errno;
-mod initctl;
-mod measure;
-mod mount;
-mod pid1;
-mod supervise;
-#[allow(unsafe_code)]
-mod sys;
-mod update;
-mod verify;
+use azl_init::{initctl, pid1, update};
 
 fn main() {
     // PID 1 ignores its arguments: the kernel passes unknown cmdline words.

@@ -1,6 +1,7 @@
 //! Splitting a service's output stream into log lines: bytes arrive in
 //! arbitrary chunks; complete lines are emitted, a partial line waits for
 //! the rest (or is flushed when it grows too long or the stream ends).
+#[derive(Default)]
 pub struct LineBuffer {
     buf: Vec<u8>,
 }
