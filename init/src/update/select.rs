@@ -64,8 +64,10 @@ pub enum SelectError {
         slot: Slot,
         why: String,
     },
-    /// Recovery: no slot verifies.
+    /// Recovery: no slot verifies (at or above the TPM NV floor).
     NoSlotVerifies {
+        /// Why the state was rebuilt.
+        why: String,
         detail: String,
     },
 }
@@ -81,10 +83,9 @@ impl fmt::Display for SelectError {
                 f,
                 "first boot: the factory slot {slot} does not verify, no boot state written: {why}"
             ),
-            Self::NoSlotVerifies { detail } => write!(
-                f,
-                "boot state is corrupt and no slot verifies for recovery: {detail}"
-            ),
+            Self::NoSlotVerifies { why, detail } => {
+                write!(f, "no slot verifies for recovery ({why}): {detail}")
+            }
         }
     }
 }
@@ -278,6 +279,7 @@ fn rebuild(
         .max_by_key(|(i, (_, m))| (m.security_version, usize::MAX - i))
         .map(|(_, x)| x.clone())
         .ok_or_else(|| SelectError::NoSlotVerifies {
+            why: why.to_string(),
             detail: failures.join("; "),
         })?;
     let (slot, m) = best;
