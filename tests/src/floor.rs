@@ -159,6 +159,7 @@ pub fn nv_floor_on_host(out: &Path, dir: &Path) -> (String, Vec<u8>) {
         .arg(format!("type=unixio,path={}.ctrl", sock.display()))
         .args(["--flags", "not-need-init,startup-clear"])
         .stdout(Stdio::null())
+        .stderr(Stdio::null())
         .spawn()
         .unwrap_or_else(|e| panic!("swtpm: {e}"));
     let t = Instant::now();
