@@ -20,6 +20,7 @@ pub mod gpt;
 pub mod logcheck;
 pub mod manifest;
 pub mod measure;
+pub mod nvfloor;
 pub mod services;
 pub mod verity;
 

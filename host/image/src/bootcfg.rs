@@ -11,8 +11,12 @@ use azl_formats::{BootConfig, BootControl, RootSpec, UpdatePolicy};
 /// How long stage 1 waits for the disk's partitions to appear.
 pub const ROOT_WAIT_S: u32 = 10;
 
-/// The root spec of a disk image: its first root slot and its data partition.
-pub fn root_spec(layout: &Layout, allow_unsigned: bool) -> RootSpec {
+/// The root spec of a disk image built into root slot `slot` (the slot
+/// [`crate::diskimage::root_slot`] chose: `root-a` for `imagegen build`, the
+/// bundle's `--slot` for `imagegen bundle`), and its data partition.
+/// `partition` is that slot — the one a `fixed` image boots; with an A/B
+/// boot state stage 1 picks the slot from the state and does not read it.
+pub fn root_spec(layout: &Layout, slot: &str, allow_unsigned: bool) -> RootSpec {
     let first = |kind: PartitionKind| {
         layout
             .partitions
@@ -21,13 +25,7 @@ pub fn root_spec(layout: &Layout, allow_unsigned: bool) -> RootSpec {
             .map(|p| p.name.clone())
     };
     RootSpec {
-        partition: layout
-            .partitions
-            .iter()
-            .find(|p| p.name == crate::diskimage::FIRST_SLOT)
-            .map(|p| p.name.clone())
-            .or_else(|| first(PartitionKind::Root))
-            .unwrap_or_default(),
+        partition: slot.to_string(),
         data_partition: first(PartitionKind::Data),
         wait_s: ROOT_WAIT_S,
         allow_unsigned,

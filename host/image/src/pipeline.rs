@@ -356,12 +356,13 @@ fn compile_keyed(
         (RootMode::Disk, None, true) => None,
         (RootMode::Disk, Some(path), false) => Some(SigningKey::load(path)?),
     };
-    if let (RootMode::Disk, Some(layout)) = (root_mode, &board.disk) {
-        // A bad --slot is named before anything is built.
-        diskimage::root_slot(layout, opts.slot.as_deref(), &board.name)?;
-    }
     let root_spec = match (root_mode, &board.disk) {
-        (RootMode::Disk, Some(layout)) => Some(bootcfg::root_spec(layout, key.is_none())),
+        (RootMode::Disk, Some(layout)) => {
+            // A bad --slot is named before anything is built; the boot
+            // config names the slot it is built for.
+            let slot = diskimage::root_slot(layout, opts.slot.as_deref(), &board.name)?;
+            Some(bootcfg::root_spec(layout, &slot.name, key.is_none()))
+        }
         _ => None,
     };
 

@@ -126,7 +126,7 @@ fn update_policy_reaches_the_boot_config_of_a_disk_image() {
     let boards = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../boards");
     let b = board::load(&boards.join("qemu-virt.toml"), Some("qemu-virt")).unwrap();
     let layout = b.disk.as_ref().expect("qemu-virt has a disk layout");
-    let root = bootcfg::root_spec(layout, false);
+    let root = bootcfg::root_spec(layout, "root-a", false);
     let cfg = bootcfg::compile(&s, &b, &ModuleSet::default(), Some(root));
     let spec = cfg.root.as_ref().unwrap();
     assert_eq!(spec.update, s.update);

@@ -14,6 +14,7 @@
 use azl_formats::bundle::{encode_head, Header, Preamble, SignedHeader, PREAMBLE_LEN};
 use azl_formats::envelope::Enveloped;
 use azl_formats::manifest::{Hex, Manifest, SignedManifest};
+use azl_formats::BootConfig;
 use azl_sign::SigningKey;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -352,8 +353,9 @@ fn bundles_are_reproducible() {
 
 /// root-a and root-b bundles of one build differ exactly where the slot is
 /// named: partition, verity salt/uuid (derived from the slot name), the
-/// root hash and tree that follow from them, the slot digests, and the
-/// reference PCRs (the measured manifest identity names the slot). The
+/// root hash and tree that follow from them, the slot digests, the
+/// reference PCRs (the measured manifest identity names the slot), and the
+/// boot config's root slot (in the squashfs and the initramfs). The
 /// root-a bundle's manifest is the one `imagegen build` writes.
 #[test]
 fn root_a_and_root_b_manifests_differ_only_by_slot() {
@@ -367,16 +369,27 @@ fn root_a_and_root_b_manifests_differ_only_by_slot() {
     assert_ne!(ma.rootfs.verity.uuid, mb.rootfs.verity.uuid);
     assert_ne!(ma.rootfs.verity.root_hash, mb.rootfs.verity.root_hash);
     assert_ne!(ma.reference, mb.reference);
-    // Same squashfs, same everything else.
-    assert_eq!(a.bytes[a.data_at..], b.bytes[b.data_at..]);
+    // The squashfs differs only in the boot config's root slot (each
+    // slot's boot.cfg names the slot it is built for); same everything else.
+    let (cfg_a, list_a) = squashfs_boot_config(&env, "a", &a);
+    let (cfg_b, list_b) = squashfs_boot_config(&env, "b", &b);
+    assert_eq!(list_a, list_b);
+    assert_eq!(cfg_a.root.as_ref().unwrap().partition, "root-a");
+    assert_eq!(cfg_b.root.as_ref().unwrap().partition, "root-b");
+    let mut cfg_same = cfg_b.clone();
+    cfg_same.root.as_mut().unwrap().partition = "root-a".into();
+    assert_eq!(cfg_same, cfg_a);
     let mut same = mb.clone();
     same.rootfs.partition = ma.rootfs.partition.clone();
     same.rootfs.verity.salt = ma.rootfs.verity.salt.clone();
     same.rootfs.verity.uuid = ma.rootfs.verity.uuid;
     same.rootfs.verity.root_hash = ma.rootfs.verity.root_hash;
     same.reference = ma.reference.clone();
+    // The boot config names the slot, and the initramfs (hence the boot
+    // partition) carries a copy of it.
+    same.initramfs = ma.initramfs.clone();
     for (p, q) in same.partitions.iter_mut().zip(&ma.partitions) {
-        if p.name.starts_with("root-") {
+        if p.name.starts_with("root-") || p.name == "boot" {
             p.sha256 = q.sha256;
         }
     }
@@ -398,6 +411,30 @@ fn root_a_and_root_b_manifests_differ_only_by_slot() {
         &[],
     ));
     assert!(std::fs::read(out.join("manifest.bin")).unwrap() == a.section);
+}
+
+/// The boot config in a bundle's squashfs (`unsquashfs -cat`, the
+/// reference tool) and the squashfs listing.
+fn squashfs_boot_config(env: &Env, name: &str, b: &Parts) -> (BootConfig, String) {
+    let data = env.p(&format!("{name}-data.img"));
+    std::fs::write(&data, &b.bytes[b.data_at..]).unwrap();
+    let run = |args: &[&str]| {
+        let o = Command::new("unsquashfs")
+            .args(args)
+            .arg(&data)
+            .args(if args[0] == "-cat" {
+                vec!["etc/azl-edge/boot.cfg"]
+            } else {
+                vec![]
+            })
+            .output()
+            .expect("unsquashfs (scripts/setup.sh installs it)");
+        assert!(o.status.success(), "unsquashfs: {}", text(&o).1);
+        o.stdout
+    };
+    let cfg = BootConfig::from_bytes(&run(&["-cat"])).unwrap();
+    let list = String::from_utf8(run(&["-l"])).unwrap();
+    (cfg, list)
 }
 
 #[test]
@@ -600,4 +637,167 @@ fn reference_tools_accept_the_payloads() {
             "unsquashfs -l lacks {f}\n{out}"
         );
     }
+}
+
+/// A disk after an update, composed on the host: `imagegen build` of
+/// 1.0 (security version 5) fills root-a and the boot partition; the
+/// 2.0 (security version 6) root-b bundle's slot image is written into
+/// root-b the way `update install` lays it out (data at 0, hash area at
+/// its offset, manifest region at the end). One kernel and initramfs
+/// (1.0's) serve both slots (initramfs-select).
+fn updated_disk(env: &Env) -> (PathBuf, Parts) {
+    env.config("1.0", 5);
+    let out = env.p("upd");
+    ok(&env.cmd(
+        "build",
+        &[
+            "--key",
+            env.p("k").to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        &[],
+    ));
+    env.config("2.0", 6);
+    let b = parts(&env.bundle("v2.azb", &["--slot", "root-b"]));
+    let disk = out.join("disk.img");
+    let o = imagegen(&["inspect", disk.to_str().unwrap(), "--json"]);
+    let report: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let rb = report["disk"]["partitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "root-b")
+        .unwrap()
+        .clone();
+    let (off, size) = (rb["offset"].as_u64().unwrap(), rb["size"].as_u64().unwrap());
+    let mut bytes = std::fs::read(&disk).unwrap();
+    let at = |o: u64| usize::try_from(o).unwrap();
+    let data = &b.bytes[b.data_at..];
+    bytes[at(off)..at(off) + data.len()].copy_from_slice(data);
+    let hash_at = at(off + b.manifest.rootfs.verity.hash_offset);
+    let tree = &b.bytes[b.tree_at..b.data_at];
+    bytes[hash_at..hash_at + tree.len()].copy_from_slice(tree);
+    let region = azl_formats::manifest::region_of(&b.section).unwrap();
+    let reg_at = at(off + size) - region.len();
+    bytes[reg_at..reg_at + region.len()].copy_from_slice(&region);
+    std::fs::write(&disk, bytes).unwrap();
+    (out, b)
+}
+
+/// Each slot against its own manifest: root-a (1.0) owns the boot
+/// partition and the output directory; root-b (2.0, from the bundle) is
+/// checked for its own layout, verity area and digest, and is not held to
+/// a boot partition or output files that were never its build. Damage to
+/// the boot partition or root-b is still found.
+#[test]
+fn inspect_reports_both_slots_of_an_updated_disk() {
+    let env = Env::new();
+    let (out, b) = updated_disk(&env);
+    let disk = out.join("disk.img");
+    let key = env.p("k.pub");
+    let k = key.to_str().unwrap();
+    for target in [&disk, &out] {
+        let o = imagegen(&["inspect", target.to_str().unwrap(), "--key", k, "--json"]);
+        let (stdout, stderr) = text(&o);
+        assert!(
+            o.status.success(),
+            "inspect {}:\n{stdout}{stderr}",
+            target.display()
+        );
+        let r: Value = serde_json::from_str(&stdout).unwrap();
+        assert_eq!(r["ok"], true, "{stdout}");
+        let slot = |n: &str| {
+            r["slots"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|s| s["partition"] == n)
+                .unwrap()
+                .clone()
+        };
+        let names = |s: &Value| -> Vec<String> {
+            s["checks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| {
+                    assert_eq!(c["ok"], true, "{c}");
+                    c["name"].as_str().unwrap().to_string()
+                })
+                .collect()
+        };
+        let (a, rb) = (names(&slot("root-a")), names(&slot("root-b")));
+        for n in [
+            "describes this slot",
+            "slot layout",
+            "sha256 root-a",
+            "sha256 boot",
+            "initramfs on boot",
+        ] {
+            assert!(a.contains(&n.to_string()), "root-a lacks {n}: {a:?}");
+        }
+        for n in [
+            "describes this slot",
+            "slot layout",
+            "sha256 root-b",
+            "boot partition",
+        ] {
+            assert!(rb.contains(&n.to_string()), "root-b lacks {n}: {rb:?}");
+        }
+        assert!(
+            !rb.iter()
+                .any(|n| n.contains("on boot") || n.ends_with(" file")),
+            "{rb:?}"
+        );
+        let m = |n: &str| {
+            r["manifests"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|m| m["slot"] == n)
+                .unwrap_or_else(|| panic!("no manifest for {n}: {stdout}"))
+                .clone()
+        };
+        assert_eq!(m("root-a")["image_version"], "1.0", "{stdout}");
+        assert_eq!(m("root-a")["security_version"], 5);
+        assert_eq!(m("root-b")["image_version"], "2.0");
+        assert_eq!(m("root-b")["security_version"], 6);
+        assert_eq!(
+            m("root-b")["rootfs"]["verity"]["root_hash"],
+            Hex(&b.manifest.rootfs.verity.root_hash).to_string()
+        );
+        if target == &out {
+            assert!(a.contains(&"initramfs.cpio.gz file".to_string()), "{a:?}");
+        }
+    }
+    let o = imagegen(&["inspect", disk.to_str().unwrap(), "--key", k]);
+    let t = ok(&o);
+    assert!(
+        t.contains("boot partition: shared: its kernel and initramfs are root-a's build"),
+        "{t}"
+    );
+
+    // A flipped byte in root-b's data is root-b's failure only.
+    let mut bytes = std::fs::read(&disk).unwrap();
+    let off = 9437184 + 1000; // root-b's offset in abboard's layout
+    bytes[off] ^= 1;
+    let bad = env.p("bad-b.img");
+    std::fs::write(&bad, &bytes).unwrap();
+    let o = imagegen(&["inspect", bad.to_str().unwrap(), "--key", k]);
+    let (t, _) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(t.contains("- root-b: sha256 root-b: mismatch"), "{t}");
+    assert!(!t.contains("- root-a:"), "{t}");
+    // A boot partition that is neither slot's build fails both.
+    let mut bytes = std::fs::read(&disk).unwrap();
+    let boot = 1048576 + 4096 * 10;
+    bytes[boot] ^= 0xff;
+    let bad = env.p("bad-boot.img");
+    std::fs::write(&bad, &bytes).unwrap();
+    let o = imagegen(&["inspect", bad.to_str().unwrap(), "--key", k]);
+    let (t, _) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(t.contains("- root-a: sha256 boot: mismatch"), "{t}");
+    assert!(t.contains("- root-b: sha256 boot: mismatch"), "{t}");
 }

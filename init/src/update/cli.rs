@@ -104,12 +104,14 @@ fn cmd_status(as_json: bool) -> Result<(), String> {
     let booted = running().ok();
     let location = cx.ctl.location();
     let gate = std::fs::read_to_string(paths::GATE_STATUS).ok();
+    let nv = super::floor::device().read(false);
     let r = status::Report {
         backend: cx.ctl.name(),
         location: &location,
         state: &state,
         booted: booted.as_ref(),
         gate: gate.as_deref().map(str::trim_end),
+        nv: &nv,
     };
     print!(
         "{}",

@@ -6,7 +6,15 @@
 //! made again. A blank state (first boot) becomes the factory state of the
 //! verified `root-a`; a corrupt pair is rebuilt from the slots' verified
 //! manifests (recovery). What was booted goes to [`paths::BOOTED`].
+//!
+//! The floor in force is max(boot state floor, TPM NV floor)
+//! ([`super::floor`]). A boot state whose floor is below the NV floor was
+//! restored from an old copy or forged: it is not trusted and is rebuilt
+//! as in recovery, with no slot below the NV floor a candidate. After the
+//! slot is chosen, an NV floor below the state's (a power cut between a
+//! commit's state write and its NV raise) is raised to it.
 use super::bootctl::{self, BootControl, BootCtlError};
+use super::floor::{self, FloorStore, Nv};
 use azl_formats::booted::Booted;
 use azl_formats::bootstate::{text, BootState, Slot, SlotInfo, SlotState};
 use azl_formats::envelope::Enveloped;
@@ -56,8 +64,10 @@ pub enum SelectError {
         slot: Slot,
         why: String,
     },
-    /// Recovery: no slot verifies.
+    /// Recovery: no slot verifies (at or above the TPM NV floor).
     NoSlotVerifies {
+        /// Why the state was rebuilt.
+        why: String,
         detail: String,
     },
 }
@@ -73,10 +83,9 @@ impl fmt::Display for SelectError {
                 f,
                 "first boot: the factory slot {slot} does not verify, no boot state written: {why}"
             ),
-            Self::NoSlotVerifies { detail } => write!(
-                f,
-                "boot state is corrupt and no slot verifies for recovery: {detail}"
-            ),
+            Self::NoSlotVerifies { why, detail } => {
+                write!(f, "no slot verifies for recovery ({why}): {detail}")
+            }
         }
     }
 }
@@ -97,14 +106,52 @@ fn describe(s: &BootState) -> String {
     format!("floor {}; {}", s.floor, slots.join("; "))
 }
 
-/// Decide which slot boots. `probe(slot)` finds the slot and verifies its
-/// manifest (signature, board, position), returning what it holds.
+/// Decide which slot boots, with the kernel's TPM (if any) for the NV
+/// floor. `probe(slot)` finds the slot and verifies its manifest
+/// (signature, board, position), returning what it holds.
 pub fn pick(
     ctl: &mut dyn BootControl,
     probe: &mut dyn FnMut(Slot) -> Result<SlotManifest, String>,
 ) -> Result<Pick, SelectError> {
+    pick_with(ctl, floor::device().as_mut(), probe)
+}
+
+fn log_nv(nv: &Nv) {
+    match nv {
+        Nv::Absent => log::info!("update: no TPM: the anti-rollback floor is the boot state's only"),
+        Nv::At { .. } | Nv::Undefined => log::info!("update: TPM NV floor: {}", nv.describe()),
+        Nv::Failed(e) => log::error!(
+            "!!! update: TPM NV floor unavailable: {e}; this boot is protected by the boot state's floor only"
+        ),
+    }
+}
+
+/// [`pick`] with the NV floor from `nv`.
+pub fn pick_with(
+    ctl: &mut dyn BootControl,
+    nv: &mut dyn FloorStore,
+    probe: &mut dyn FnMut(Slot) -> Result<SlotManifest, String>,
+) -> Result<Pick, SelectError> {
+    let nv_now = nv.read(true);
+    log_nv(&nv_now);
+    let nv_floor = nv_now.floor();
     let (mut state, recovery) = match bootctl::state(ctl) {
+        Ok(s) if s.floor < nv_floor => {
+            let why = format!(
+                "the boot state's floor {} is below the TPM NV floor {nv_floor} (restored from an old copy or forged)",
+                s.floor
+            );
+            let s = rebuild(ctl, probe, &why, nv_floor)?;
+            (s, Some(why))
+        }
         Ok(s) => (s, None),
+        Err(BootCtlError::Blank { dev }) if nv_floor > 0 => {
+            let why = format!(
+                "boot state on {dev} was never written, but the TPM NV floor is {nv_floor}"
+            );
+            let s = rebuild(ctl, probe, &why, nv_floor)?;
+            (s, Some(why))
+        }
         Err(BootCtlError::Blank { dev }) => {
             let m = probe(Slot::A).map_err(|why| SelectError::Factory { slot: Slot::A, why })?;
             let s = BootState::factory(m.security_version, &m.version, m.digest);
@@ -118,14 +165,14 @@ pub fn pick(
         }
         Err(e @ BootCtlError::Corrupt { .. }) => {
             let why = e.to_string();
-            let s = rebuild(ctl, probe, &why)?;
+            let s = rebuild(ctl, probe, &why, nv_floor)?;
             (s, Some(why))
         }
         Err(e) => return Err(SelectError::State(e)),
     };
     // Each refusal marks a slot bad, so two rounds cover both slots.
     for _ in 0..3 {
-        let floor = state.floor;
+        let floor = state.floor.max(nv_floor);
         let choice = state
             .choose(floor)
             .ok_or_else(|| SelectError::NothingBootable {
@@ -148,12 +195,13 @@ pub fn pick(
                 Hex(recorded.get(..8).unwrap_or_default())
             ),
             Ok(manifest) => {
+                catch_up(nv, &nv_now, state.floor);
                 return Ok(Pick {
                     slot: choice.slot,
                     trial: choice.trial,
                     manifest,
                     recovery,
-                })
+                });
             }
         };
         log::error!("boot state: refusing {}: {refusal}", choice.slot);
@@ -171,19 +219,55 @@ pub fn pick(
     })
 }
 
+/// The state's floor is above the NV floor (a commit's NV raise was cut
+/// off, or the index is new): raise the NV floor to it. The floor was
+/// just checked against the slot being booted, so this never locks it out.
+fn catch_up(nv: &mut dyn FloorStore, now: &Nv, floor: u32) {
+    let below = match now {
+        Nv::At { floor: f, .. } => *f < floor.min(azl_formats::nvfloor::MAX),
+        Nv::Undefined => true,
+        Nv::Absent | Nv::Failed(_) => false,
+    };
+    if !below {
+        return;
+    }
+    match nv.raise(floor) {
+        Nv::Failed(e) => log::error!(
+            "!!! update: cannot raise the TPM NV floor to the boot state's {floor}: {e}"
+        ),
+        after => log::info!(
+            "update: TPM NV floor raised from {} to the boot state's: {}",
+            now.floor(),
+            after.describe()
+        ),
+    }
+}
+
 /// A corrupt pair: boot the verifying slot with the highest security
 /// version, recorded as committed; the other slot is recorded as it
-/// verified (good) or empty. The floor becomes the chosen version.
+/// verified (good) or empty. The floor becomes the chosen version. A
+/// slot below `nv_floor` (the TPM's) is no candidate: it is recorded bad.
 fn rebuild(
     ctl: &mut dyn BootControl,
     probe: &mut dyn FnMut(Slot) -> Result<SlotManifest, String>,
     why: &str,
+    nv_floor: u32,
 ) -> Result<BootState, SelectError> {
     log::error!("!!! RECOVERY: {why}; rebuilding it from the slots' verified manifests");
     let mut found: Vec<(Slot, SlotManifest)> = Vec::new();
+    let mut below: Vec<(Slot, SlotManifest, String)> = Vec::new();
     let mut failures = Vec::new();
     for s in Slot::ALL {
         match probe(s) {
+            Ok(m) if m.security_version < nv_floor => {
+                let r = format!(
+                    "security version {} is below the TPM NV floor {nv_floor}",
+                    m.security_version
+                );
+                log::error!("boot state: refusing {s}: {r}");
+                failures.push(format!("{s}: {r}"));
+                below.push((s, m, r));
+            }
             Ok(m) => found.push((s, m)),
             Err(e) => failures.push(format!("{s}: {e}")),
         }
@@ -195,6 +279,7 @@ fn rebuild(
         .max_by_key(|(i, (_, m))| (m.security_version, usize::MAX - i))
         .map(|(_, x)| x.clone())
         .ok_or_else(|| SelectError::NoSlotVerifies {
+            why: why.to_string(),
             detail: failures.join("; "),
         })?;
     let (slot, m) = best;
@@ -212,6 +297,17 @@ fn rebuild(
         if let Some(dst) = slots.get_mut(azl_formats::bootstate::slot_index(*sl)) {
             *dst = SlotInfo {
                 state,
+                security_version: sm.security_version,
+                version: text(&sm.version),
+                manifest_sha256: sm.digest,
+                reason: text(reason),
+            };
+        }
+    }
+    for (sl, sm, reason) in &below {
+        if let Some(dst) = slots.get_mut(azl_formats::bootstate::slot_index(*sl)) {
+            *dst = SlotInfo {
+                state: SlotState::Bad,
                 security_version: sm.security_version,
                 version: text(&sm.version),
                 manifest_sha256: sm.digest,
@@ -250,6 +346,16 @@ mod tests {
     use super::*;
     use crate::update::bootctl::initramfs_select::InitramfsSelect;
     use crate::update::bootctl::tests::temp_store;
+    use crate::update::floor::tests::MemFloor;
+    use crate::update::floor::NoTpm;
+
+    /// Without a TPM (as every test below except the NV ones).
+    fn pick(
+        ctl: &mut dyn BootControl,
+        probe: &mut dyn FnMut(Slot) -> Result<SlotManifest, String>,
+    ) -> Result<Pick, SelectError> {
+        pick_with(ctl, &mut NoTpm, probe)
+    }
 
     fn m(sv: u32, d: u8) -> SlotManifest {
         SlotManifest {
@@ -421,5 +527,158 @@ mod tests {
         std::fs::write(&path, &raw).unwrap();
         let e = pick(&mut ctl, &mut |_| Err("no manifest".into())).unwrap_err();
         assert!(matches!(e, SelectError::NoSlotVerifies { .. }), "{e}");
+    }
+
+    /// v1 (A) committed, v2 (B) installed and committed: the state and the
+    /// NV floor at 2. Returns the state bytes from before v2's install.
+    fn committed_v2(ctl: &mut InitramfsSelect, path: &str, nv: &mut MemFloor) -> Vec<u8> {
+        pick_with(ctl, nv, &mut |_| Ok(m(1, 0xa))).unwrap();
+        assert_eq!(nv.bits, 0b1, "first boot raises NV to the factory floor");
+        let old = std::fs::read(path).unwrap();
+        bootctl::begin_install(ctl, Slot::B).unwrap();
+        bootctl::mark_trial(ctl, Slot::B, 2, "v2", [0xb; 32]).unwrap();
+        let p = pick_with(ctl, nv, &mut |s| match s {
+            Slot::A => Ok(m(1, 0xa)),
+            Slot::B => Ok(m(2, 0xb)),
+        })
+        .unwrap();
+        assert_eq!((p.slot, p.trial), (Slot::B, true));
+        assert_eq!(nv.bits, 0b1, "a trial never raises the NV floor");
+        bootctl::commit_with(ctl, Slot::B, nv).unwrap();
+        assert_eq!(nv.bits, 0b11, "commit raises the NV floor");
+        old
+    }
+
+    #[test]
+    fn a_restored_old_state_cannot_lower_the_nv_floor() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = temp_store(dir.path());
+        let mut ctl = InitramfsSelect::open(&path).unwrap();
+        let mut nv = MemFloor::default();
+        let old = committed_v2(&mut ctl, &path, &mut nv);
+        // Someone with the disk writes the old state back: A committed
+        // and good, floor 1, B empty.
+        std::fs::write(&path, &old).unwrap();
+        let mut ctl = InitramfsSelect::open(&path).unwrap();
+        assert_eq!(bootctl::state(&mut ctl).unwrap().floor, 1);
+        let p = pick_with(&mut ctl, &mut nv, &mut |s| match s {
+            Slot::A => Ok(m(1, 0xa)),
+            Slot::B => Ok(m(2, 0xb)),
+        })
+        .unwrap();
+        assert_eq!((p.slot, p.trial), (Slot::B, false));
+        assert!(p.recovery.unwrap().contains("below the TPM NV floor 2"));
+        let s = bootctl::state(&mut ctl).unwrap();
+        assert_eq!((s.active, s.floor), (Slot::B, 2));
+        assert_eq!(s.slot(Slot::A).state, SlotState::Bad);
+        assert_eq!(
+            s.slot(Slot::A).reason.as_str(),
+            "security version 1 is below the TPM NV floor 2"
+        );
+        assert_eq!(nv.bits, 0b11, "the NV floor is untouched");
+        // An old state that names v1 good in the *other* slot while only
+        // v1 is on the disk: nothing boots rather than v1.
+        std::fs::write(&path, &old).unwrap();
+        let mut ctl = InitramfsSelect::open(&path).unwrap();
+        let e = pick_with(&mut ctl, &mut nv, &mut |s| match s {
+            Slot::A => Ok(m(1, 0xa)),
+            Slot::B => Ok(m(1, 0xc)),
+        })
+        .unwrap_err();
+        assert!(matches!(e, SelectError::NoSlotVerifies { .. }), "{e}");
+        assert!(e.to_string().contains("below the TPM NV floor 2"), "{e}");
+    }
+
+    #[test]
+    fn a_forged_state_at_the_nv_floor_still_refuses_an_old_manifest() {
+        // The state's floor equals the NV floor and calls A good at
+        // version 2, but A's signed manifest says 1.
+        let dir = tempfile::tempdir().unwrap();
+        let mut ctl = InitramfsSelect::open(&temp_store(dir.path())).unwrap();
+        let mut s = BootState::factory(2, "v2", [0xa; 32]);
+        s.slots[1] = SlotInfo {
+            state: SlotState::Good,
+            security_version: 2,
+            manifest_sha256: [0xb; 32],
+            ..SlotInfo::empty()
+        };
+        ctl.write(&s).unwrap();
+        let mut nv = MemFloor {
+            bits: 0b11,
+            ..MemFloor::default()
+        };
+        let p = pick_with(&mut ctl, &mut nv, &mut |s| match s {
+            Slot::A => Ok(m(1, 0xa)),
+            Slot::B => Ok(m(2, 0xb)),
+        })
+        .unwrap();
+        assert_eq!(p.slot, Slot::B);
+        let after = bootctl::state(&mut ctl).unwrap();
+        assert!(after.slot(Slot::A).reason.contains("below the floor 2"));
+    }
+
+    #[test]
+    fn the_nv_floor_catches_up_after_a_power_cut_at_commit() {
+        // The state was committed at floor 3, the NV raise never ran.
+        let dir = tempfile::tempdir().unwrap();
+        let mut ctl = InitramfsSelect::open(&temp_store(dir.path())).unwrap();
+        ctl.write(&BootState::factory(3, "v3", [0xa; 32])).unwrap();
+        let mut nv = MemFloor {
+            bits: 0b1,
+            ..MemFloor::default()
+        };
+        let p = pick_with(&mut ctl, &mut nv, &mut |_| Ok(m(3, 0xa))).unwrap();
+        assert_eq!((p.slot, p.recovery), (Slot::A, None));
+        assert_eq!(nv.raises, vec![3]);
+        assert_eq!(nv.bits, 0b111);
+        // Nothing to do the next time.
+        pick_with(&mut ctl, &mut nv, &mut |_| Ok(m(3, 0xa))).unwrap();
+        assert_eq!(nv.raises, vec![3]);
+    }
+
+    #[test]
+    fn a_failing_tpm_falls_back_to_the_state_floor() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ctl = InitramfsSelect::open(&temp_store(dir.path())).unwrap();
+        ctl.write(&BootState::factory(3, "v3", [0xa; 32])).unwrap();
+        let mut nv = MemFloor {
+            fail: true,
+            ..MemFloor::default()
+        };
+        let p = pick_with(&mut ctl, &mut nv, &mut |_| Ok(m(3, 0xa))).unwrap();
+        assert_eq!(p.slot, Slot::A);
+        assert!(nv.raises.is_empty(), "no raise against a failing TPM");
+        // The state's floor still holds.
+        let e = pick_with(&mut ctl, &mut nv, &mut |_| Ok(m(2, 0xa))).unwrap_err();
+        assert!(e.to_string().contains("below the floor 3"), "{e}");
+        // And a commit with a failing TPM still commits.
+        let dir = tempfile::tempdir().unwrap();
+        let mut ctl = InitramfsSelect::open(&temp_store(dir.path())).unwrap();
+        ctl.write(&BootState::factory(3, "v3", [0xa; 32])).unwrap();
+        installed_b(&mut ctl);
+        pick_with(&mut ctl, &mut nv, &mut |_| Ok(m(5, 0xb))).unwrap();
+        let s = bootctl::commit_with(&mut ctl, Slot::B, &mut nv).unwrap();
+        assert_eq!((s.active, s.floor), (Slot::B, 5));
+    }
+
+    #[test]
+    fn a_wiped_state_with_an_nv_floor_is_rebuilt_not_factory() {
+        // Blank state, old image in A, v2 in B, NV floor 2: B boots.
+        let dir = tempfile::tempdir().unwrap();
+        let mut ctl = InitramfsSelect::open(&temp_store(dir.path())).unwrap();
+        let mut nv = MemFloor {
+            bits: 0b11,
+            ..MemFloor::default()
+        };
+        let p = pick_with(&mut ctl, &mut nv, &mut |s| match s {
+            Slot::A => Ok(m(1, 0xa)),
+            Slot::B => Ok(m(2, 0xb)),
+        })
+        .unwrap();
+        assert_eq!(p.slot, Slot::B);
+        assert!(p.recovery.unwrap().contains("never written"));
+        let s = bootctl::state(&mut ctl).unwrap();
+        assert_eq!((s.active, s.floor), (Slot::B, 2));
+        assert_eq!(s.slot(Slot::A).state, SlotState::Bad);
     }
 }

@@ -1,7 +1,8 @@
 //! `update status` output, as text for people or JSON for tools: the
 //! backend, the running slot (trial or not), the committed slot, a pending
-//! trial, the floor, the trial's health gate, and per slot its state,
+//! trial, the floor (boot state and TPM NV), the trial's health gate, and per slot its state,
 //! versions, manifest digest and why its last trial failed.
+use super::floor::Nv;
 use azl_formats::booted::Booted;
 use azl_formats::bootstate::{BootState, Slot, SlotState};
 use azl_formats::manifest::Hex;
@@ -18,6 +19,27 @@ pub struct Report<'a> {
     /// the outcome (`committed`, `awaiting-commit`, `failed: REASON`,
     /// `commit-failed: ERROR`).
     pub gate: Option<&'a str>,
+    /// The TPM NV floor as read now (never defined by `status`).
+    pub nv: &'a Nv,
+}
+
+/// The NV floor as a JSON object: `{"state":"present","floor":2,
+/// "protection":"platform","index":"0x013A2E01"}`, `{"state":"absent"}`,
+/// `{"state":"undefined","index":…}`, `{"state":"error","error":"…"}`.
+fn nv_json(nv: &Nv) -> String {
+    let index = js(&format!("0x{:08X}", azl_formats::nvfloor::INDEX));
+    match nv {
+        Nv::Absent => "{\"state\":\"absent\"}".to_string(),
+        Nv::Undefined => format!("{{\"state\":\"undefined\",\"index\":{index}}}"),
+        Nv::At { floor, protection } => format!(
+            "{{\"state\":\"present\",\"floor\":{floor},\"protection\":{},\"index\":{index}}}",
+            js(protection.name())
+        ),
+        Nv::Failed(e) => format!(
+            "{{\"state\":\"error\",\"error\":{},\"index\":{index}}}",
+            js(&e.to_string())
+        ),
+    }
 }
 
 fn state_name(s: SlotState) -> &'static str {
@@ -77,6 +99,7 @@ pub fn text(r: &Report) -> String {
         ))
     ));
     out.push_str(&format!("floor:        security version {}\n", s.floor));
+    out.push_str(&format!("nv floor:     {}\n", r.nv.describe()));
     for slot in Slot::ALL {
         let i = s.slot(slot);
         out.push_str(&format!(
@@ -125,13 +148,14 @@ pub fn json(r: &Report) -> String {
         })
         .collect();
     format!(
-        "{{\"backend\":{},\"location\":{},\"running\":{running},\"gate\":{},\"committed\":{},\"trial_pending\":{},\"floor\":{},\"slots\":[{}]}}\n",
+        "{{\"backend\":{},\"location\":{},\"running\":{running},\"gate\":{},\"committed\":{},\"trial_pending\":{},\"floor\":{},\"nv_floor\":{},\"slots\":[{}]}}\n",
         js(r.backend),
         js(r.location),
         r.gate.map_or("null".to_string(), js),
         js(s.active.partition()),
         s.trial.map_or("null".to_string(), |t| js(t.partition())),
         s.floor,
+        nv_json(r.nv),
         slots.join(",")
     )
 }
@@ -172,6 +196,7 @@ mod tests {
             state: &s,
             booted: Some(&b),
             gate: None,
+            nv: &Nv::Absent,
         };
         let v: serde_json::Value = serde_json::from_str(&json(&r)).unwrap();
         assert_eq!(v["gate"], serde_json::Value::Null);
@@ -180,6 +205,22 @@ mod tests {
         assert_eq!(v["committed"], "root-a");
         assert_eq!(v["trial_pending"], serde_json::Value::Null);
         assert_eq!(v["floor"], 3);
+        assert_eq!(v["nv_floor"]["state"], "absent");
+        let nv = Nv::At {
+            floor: 2,
+            protection: azl_formats::nvfloor::Protection::Platform,
+        };
+        let v: serde_json::Value = serde_json::from_str(&json(&Report { nv: &nv, ..r })).unwrap();
+        assert_eq!(v["nv_floor"]["floor"], 2);
+        assert_eq!(v["nv_floor"]["protection"], "platform");
+        assert_eq!(v["nv_floor"]["index"], "0x013A2E01");
+        let bad = Nv::Failed(crate::update::floor::FloorError::Vanished);
+        let v: serde_json::Value = serde_json::from_str(&json(&Report { nv: &bad, ..r })).unwrap();
+        assert_eq!(v["nv_floor"]["state"], "error");
+        assert!(v["nv_floor"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("0x013A2E01"));
         assert_eq!(v["slots"][1]["state"], "bad");
         assert_eq!(v["slots"][1]["version"], "2.0 \"beta\"");
         assert_eq!(v["slots"][1]["failure"], "service web crash-looped");
@@ -205,7 +246,15 @@ mod tests {
             state: &s,
             booted: Some(&b),
             gate: Some("hold"),
+            nv: &Nv::At {
+                floor: 2,
+                protection: azl_formats::nvfloor::Protection::Platform,
+            },
         });
+        assert!(
+            t.contains("nv floor:     security version 2 (TPM NV index 0x013A2E01, platform: cannot be deleted)"),
+            "{t}"
+        );
         assert!(t.contains("running:      root-a (trial boot"), "{t}");
         assert!(t.contains("gate:         hold\n"), "{t}");
         assert!(

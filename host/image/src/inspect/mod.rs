@@ -42,6 +42,7 @@ use std::path::{Path, PathBuf};
 
 mod bundle;
 mod fsinfo;
+mod shared;
 mod text;
 
 pub use bundle::{BundleReport, HeaderView, PayloadView};
@@ -216,6 +217,8 @@ pub struct ManifestView {
     pub board: String,
     pub image_name: String,
     pub image_version: String,
+    /// The anti-rollback version a device compares with its floor.
+    pub security_version: u32,
     pub build_epoch: u64,
     pub disk_guid: String,
     pub cmdline: String,
@@ -414,7 +417,10 @@ pub fn inspect(opts: &InspectOptions) -> Result<Report, InspectError> {
 
     let (disk, manifests, slots) = match &disk_path {
         Some(p) => {
-            let (d, m, s) = inspect_disk(p, &keys, &files, &mut problems)?;
+            let dir_root = boot_config
+                .as_ref()
+                .and_then(|c| c.root_partition.as_deref());
+            let (d, m, s) = inspect_disk(p, &keys, &files, dir_root, &mut problems)?;
             (Some(d), m, s)
         }
         None => (None, Vec::new(), Vec::new()),
@@ -718,6 +724,7 @@ fn inspect_disk(
     path: &Path,
     keys: &Keys,
     dir_files: &[FileReport],
+    dir_root: Option<&str>,
     problems: &mut Vec<String>,
 ) -> Result<(DiskReport, Vec<ManifestView>, Vec<SlotReport>), InspectError> {
     let mut img = Image::open(path)?;
@@ -744,10 +751,23 @@ fn inspect_disk(
     let mut manifests = Vec::new();
     for gp in &gpt.partitions {
         if kind_of(gp) == Some(PartitionKind::Root) {
-            let (slot, manifest) = inspect_slot(&mut img, gpt, gp, keys, dir_files);
+            // The output directory is one slot's build.
+            let files = if shared::dir_is_for(dir_root, &gp.name) {
+                dir_files
+            } else {
+                &[]
+            };
+            let (slot, manifest) = inspect_slot(&mut img, gpt, gp, keys, files);
             slots.push(slot);
             manifests.extend(manifest);
         }
+    }
+    if let Some(boot) = gpt
+        .partitions
+        .iter()
+        .find(|p| kind_of(p) == Some(PartitionKind::Boot))
+    {
+        shared::share_boot(&mut slots, &boot.name);
     }
     if slots.is_empty() {
         problems.push("disk: no root partition (root-a, root-b) in the GPT".to_string());
@@ -1270,6 +1290,7 @@ fn view(m: &Manifest, slot: &str, number: u32, signature: Signature) -> Manifest
         board: m.board.clone(),
         image_name: m.image_name.clone(),
         image_version: m.image_version.clone(),
+        security_version: m.security_version,
         build_epoch: m.build_epoch,
         disk_guid: guid_string(&m.disk_guid),
         cmdline: m.cmdline.clone(),

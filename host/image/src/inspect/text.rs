@@ -246,6 +246,7 @@ fn slot(s: &SlotReport, m: Option<&ManifestView>, f: &mut fmt::Formatter<'_>) ->
         }
         kv(f, "board", &m.board)?;
         kv(f, "image", &format!("{} {}", m.image_name, m.image_version))?;
+        kv(f, "security", &format!("version {}", m.security_version))?;
         kv(
             f,
             "build epoch",

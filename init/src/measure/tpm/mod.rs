@@ -173,6 +173,8 @@ pub const RETRY_DELAY: Duration = Duration::from_millis(100);
 pub const RH_ENDORSEMENT: u32 = 0x4000_000B;
 /// TPM_RH_OWNER: authorises NV_DefineSpace.
 pub const RH_OWNER: u32 = 0x4000_0001;
+/// TPM_RH_PLATFORM: authorises NV_DefineSpace of undeletable indices.
+pub const RH_PLATFORM: u32 = 0x4000_000C;
 /// SHA-256 PCR bank: PCRs 0..23.
 pub const PCR_COUNT: u8 = 24;
 
@@ -405,5 +407,36 @@ impl<T: Transport> Tpm<T> {
             Err(e) if e.rc_base() == Some(rc::NV_UNINITIALIZED) => Ok(0),
             Err(e) => Err(e),
         }
+    }
+
+    /// Define the anti-rollback floor index (`azl_formats::nvfloor`) with
+    /// the given protection. `false` if an index already exists there.
+    pub fn nv_define_floor(
+        &mut self,
+        protection: azl_formats::nvfloor::Protection,
+    ) -> Result<bool, TpmError> {
+        let cmd = wire::nv_define_floor(protection)?;
+        match self.execute("NV_DefineSpace", &cmd) {
+            Ok(_) => Ok(true),
+            Err(e) if e.rc_base() == Some(rc::NV_DEFINED) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The public area of NV index `index`; `None` if it is not defined
+    /// (TPM_RC_HANDLE).
+    pub fn nv_read_public(&mut self, index: u32) -> Result<Option<wire::NvPublic>, TpmError> {
+        let cmd = wire::nv_read_public(index)?;
+        match self.execute("NV_ReadPublic", &cmd) {
+            Ok(resp) => wire::parse_nv_read_public(&resp).map(Some),
+            Err(e) if e.rc_base() == Some(rc::HANDLE) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// OR `bits` into the TPM_NT_BITS index `index`.
+    pub fn nv_set_bits(&mut self, index: u32, bits: u64) -> Result<(), TpmError> {
+        let cmd = wire::nv_set_bits(index, bits)?;
+        self.execute("NV_SetBits", &cmd).map(|_| ())
     }
 }

@@ -12,6 +12,8 @@ pub const SUCCESS: u32 = 0x000;
 pub const INITIALIZE: u32 = 0x100;
 pub const NV_UNINITIALIZED: u32 = 0x14A;
 pub const NV_DEFINED: u32 = 0x14C;
+/// TPM_RC_HANDLE (format 1): e.g. an NV index that is not defined.
+pub const HANDLE: u32 = 0x08B;
 pub const YIELDED: u32 = 0x908;
 pub const TESTING: u32 = 0x90A;
 pub const RETRY: u32 = 0x922;

@@ -4,8 +4,8 @@
 //! validated as frames and read through its zero-copy field views, so the
 //! attestation structures (TPM2B_PUBLIC, TPM2B_ATTEST, TPMT_SIGNATURE) are
 //! handed on as the exact bytes the TPM produced.
-use super::{TpmError, PCR_COUNT, RH_ENDORSEMENT, RH_OWNER};
-use tpm2_protocol::basic::{TpmHandle, TpmUint16};
+use super::{TpmError, PCR_COUNT, RH_ENDORSEMENT, RH_OWNER, RH_PLATFORM};
+use tpm2_protocol::basic::{TpmHandle, TpmUint16, TpmUint64};
 use tpm2_protocol::data::{
     Tpm2bAttest, Tpm2bAuth, Tpm2bData, Tpm2bDigest, Tpm2bNvPublic, Tpm2bPublic,
     Tpm2bSensitiveCreate, TpmAlgId, TpmEccCurve, TpmSt, TpmSu, TpmaNv, TpmaObject, TpmaSession,
@@ -17,8 +17,9 @@ use tpm2_protocol::data::{
 use tpm2_protocol::frame::{
     tpm_marshal_command, TpmCreatePrimaryCommand, TpmFlushContextCommand, TpmFrame,
     TpmGetRandomCommand, TpmGetRandomResponse, TpmNvDefineSpaceCommand, TpmNvIncrementCommand,
-    TpmNvReadCommand, TpmNvReadResponse, TpmPcrExtendCommand, TpmPcrReadCommand,
-    TpmPcrReadResponse, TpmQuoteCommand, TpmResponse, TpmStartupCommand,
+    TpmNvReadCommand, TpmNvReadPublicCommand, TpmNvReadPublicResponse, TpmNvReadResponse,
+    TpmNvSetBitsCommand, TpmPcrExtendCommand, TpmPcrReadCommand, TpmPcrReadResponse,
+    TpmQuoteCommand, TpmResponse, TpmStartupCommand,
 };
 use tpm2_protocol::{TpmField, TpmWriter};
 
@@ -402,6 +403,80 @@ pub fn parse_nv_read_counter(resp: &[u8]) -> Result<u64, TpmError> {
         .try_into()
         .map_err(|_| bad(C, format!("counter is {} bytes, not 8", r.data.len())))?;
     Ok(u64::from_be_bytes(bytes))
+}
+
+/// TPM2_NV_DefineSpace of the anti-rollback floor index
+/// (`azl_formats::nvfloor`): a TPM_NT_BITS index, empty auth, under the
+/// platform hierarchy (never-delete policy) or the owner's.
+pub fn nv_define_floor(protection: azl_formats::nvfloor::Protection) -> Result<Vec<u8>, TpmError> {
+    use azl_formats::nvfloor;
+    const C: &str = "NV_DefineSpace";
+    let auth = match protection {
+        nvfloor::Protection::Platform => RH_PLATFORM,
+        nvfloor::Protection::Owner => RH_OWNER,
+    };
+    // The TPM sets PLATFORMCREATE itself from the auth handle; it must
+    // still be given as it will read back.
+    let cmd = TpmNvDefineSpaceCommand {
+        handles: [TpmHandle::new(auth)],
+        auth: Tpm2bAuth::default(),
+        public_info: Tpm2bNvPublic {
+            inner: TpmsNvPublic {
+                nv_index: TpmHandle::new(nvfloor::INDEX),
+                name_alg: TpmAlgId::Sha256,
+                attributes: TpmaNv::from_bits_truncate(protection.attributes()),
+                auth_policy: Tpm2bDigest::try_from(protection.policy()).map_err(proto(C))?,
+                data_size: TpmUint16::new(nvfloor::SIZE),
+            },
+        },
+    };
+    marshal(C, &cmd, true)
+}
+
+/// TPM2_NV_ReadPublic(index): no authorisation.
+pub fn nv_read_public(index: u32) -> Result<Vec<u8>, TpmError> {
+    const C: &str = "NV_ReadPublic";
+    check_nv_index(C, index)?;
+    let cmd = TpmNvReadPublicCommand {
+        handles: [TpmHandle::new(index)],
+    };
+    marshal(C, &cmd, false)
+}
+
+/// The index's public area as an NV_ReadPublic response carries it. The
+/// caller checks it against what it expects (`nvfloor::check`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NvPublic {
+    pub index: u32,
+    pub name_alg: u16,
+    pub attributes: u32,
+    pub auth_policy: Vec<u8>,
+    pub data_size: u16,
+}
+
+pub fn parse_nv_read_public(resp: &[u8]) -> Result<NvPublic, TpmError> {
+    const C: &str = "NV_ReadPublic";
+    let frame = TpmResponse::cast(resp).map_err(proto(C))?;
+    let r: TpmNvReadPublicResponse = frame.unmarshal().map_err(proto(C))?;
+    let p = r.nv_public.inner;
+    Ok(NvPublic {
+        index: p.nv_index.value(),
+        name_alg: p.name_alg as u16,
+        attributes: p.attributes.bits(),
+        auth_policy: p.auth_policy.to_vec(),
+        data_size: p.data_size.value(),
+    })
+}
+
+/// TPM2_NV_SetBits(authHandle = index, index, bits).
+pub fn nv_set_bits(index: u32, bits: u64) -> Result<Vec<u8>, TpmError> {
+    const C: &str = "NV_SetBits";
+    check_nv_index(C, index)?;
+    let cmd = TpmNvSetBitsCommand {
+        handles: [TpmHandle::new(index), TpmHandle::new(index)],
+        bits: TpmUint64::new(bits),
+    };
+    marshal(C, &cmd, true)
 }
 
 #[cfg(test)]

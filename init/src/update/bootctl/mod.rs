@@ -159,11 +159,33 @@ pub fn mark_trial(
 }
 
 /// The running trial `booted` passed its gates: make it the committed
-/// slot and raise the floor. This is what the health/attestation gate
+/// slot and raise the floor — in the boot state, then in the TPM NV index
+/// (the kernel's TPM, if any). This is what the health/attestation gate
 /// calls.
 pub fn commit(ctl: &mut dyn BootControl, booted: Slot) -> Result<BootState, BootCtlError> {
+    commit_with(ctl, booted, crate::update::floor::device().as_mut())
+}
+
+/// [`commit`] with the NV floor in `nv`. The state is written (and the
+/// slot armed) first; then the NV floor is raised to the state's floor.
+/// A failure to raise it does not undo the commit: it is logged, and
+/// stage 1 raises the NV floor from the state at the next boot.
+pub fn commit_with(
+    ctl: &mut dyn BootControl,
+    booted: Slot,
+    nv: &mut dyn crate::update::floor::FloorStore,
+) -> Result<BootState, BootCtlError> {
+    use crate::update::floor::Nv;
     let next = apply(ctl, |s| s.commit(booted))?;
     ctl.arm(booted, false)?;
+    match nv.raise(next.floor) {
+        Nv::Absent => {}
+        Nv::Failed(e) => log::error!(
+            "!!! update: {booted} is committed, but the TPM NV floor was not raised to {}: {e}; the next boot retries from the boot state",
+            next.floor
+        ),
+        after => log::info!("update: TPM NV floor: {}", after.describe()),
+    }
     Ok(next)
 }
 
