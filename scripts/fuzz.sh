@@ -37,6 +37,10 @@ seeds() {
     # Real swtpm output for the host verifier's target.
     mkdir -p "$CORPUS/host_attest"
     cp host/attest/testdata/swtpm/*.bin host/attest/testdata/swtpm/ak.pub "$CORPUS/host_attest/"
+    # Repository metadata made by createrepo_c (host/rpm/testdata).
+    mkdir -p "$CORPUS/rpm_repomd" "$CORPUS/rpm_primary"
+    cp host/rpm/testdata/repomd.xml "$CORPUS/rpm_repomd/"
+    cp host/rpm/testdata/primary.xml "$CORPUS/rpm_primary/"
     # The real `imagegen bundle` fixture for the installer's streaming path.
     mkdir -p "$CORPUS/install_stream"
     cp init/src/update/install/fixtures/root-b.azb "$CORPUS/install_stream/"

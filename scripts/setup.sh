@@ -18,6 +18,7 @@ PKGS=(
   linux-source-6.1 bc bison flex libssl-dev libelf-dev make   # small kernel build
   busybox-static                                       # baseline (host); arm64 fetched below
   ipxe-qemu                                            # efi-virtio.rom for QEMU's default virtio-net-pci NIC
+  rpm createrepo-c dnf                                 # RPM fixtures, repodata and the resolver cross-check
 )
 
 missing=()

@@ -1,0 +1,29 @@
+//! azl-rpm: what an image build needs from RPM repositories (Azure Linux,
+//! Fedora and their kind), read as hostile input.
+//!
+//! - [`evr`]: epoch:version-release and rpm's order of them (the `rpm`
+//!   crate's rpmvercmp, not a copy);
+//! - [`dep`]: dependencies as rpm writes them — `name op evr` and rich
+//!   expressions `(a or b)`, `(a if b else c)` — and rpm's rule for when a
+//!   provide satisfies a requirement;
+//! - [`repomd`]: `repodata/repomd.xml`, the index of a repository's
+//!   metadata files with their checksums and sizes;
+//! - [`metadata`]: loading one of those files: size-capped, checksum
+//!   checked against repomd before and after decompression (gzip, xz,
+//!   zstd);
+//! - [`source`]: where a repository's files come from (a local directory
+//!   today; HTTP(S) next), always with a size cap;
+//! - [`primary`]: `primary.xml` → the packages with their provides,
+//!   requires, conflicts, obsoletes, weak dependencies and the file list
+//!   primary carries.
+//!
+//! Every reader bounds what it allocates by the bytes present and by the
+//! caps in [`limits`]; every error names the file and what was wrong.
+pub mod dep;
+pub mod evr;
+pub mod limits;
+pub mod metadata;
+pub mod primary;
+pub mod repomd;
+pub mod source;
+mod xml;

@@ -1,0 +1,164 @@
+//! Loading one metadata file named by repomd: read at most its declared
+//! size (and never more than [`METADATA_MAX`]), check its checksum before
+//! decompressing anything, decompress by its name (`.gz`, `.xz`, `.zst`,
+//! or plain) up to its declared open size (never more than
+//! [`METADATA_OPEN_MAX`]), and check the open checksum when repomd gives
+//! one. Nothing of a file is used before both checks passed.
+use crate::limits::{METADATA_MAX, METADATA_OPEN_MAX};
+use crate::repomd::{Algorithm, Checksum, Data};
+use crate::source::{Source, SourceError};
+use std::io::Read;
+
+#[derive(Debug, thiserror::Error)]
+pub enum MetadataError {
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error("{url}: {what} is {got}, repomd.xml says {want}")]
+    Checksum {
+        url: String,
+        what: &'static str,
+        got: String,
+        want: String,
+    },
+    #[error(
+        "{url}: repomd.xml declares {declared} bytes {what}, more than the {max} this build reads"
+    )]
+    TooLarge {
+        url: String,
+        what: &'static str,
+        declared: u64,
+        max: u64,
+    },
+    #[error("{url}: decompresses to more than {max} bytes")]
+    Expands { url: String, max: u64 },
+    #[error("{url}: is {got} bytes, repomd.xml says {want}")]
+    Size { url: String, got: u64, want: u64 },
+    #[error("{url}: cannot decompress ({format}): {err}")]
+    Decompress {
+        url: String,
+        format: &'static str,
+        err: std::io::Error,
+    },
+    #[error("{url}: compression of `{href}` is not supported (gzip, xz, zstd or none)")]
+    Compression { url: String, href: String },
+}
+
+/// A digest in lower-case hex.
+pub fn digest_hex(kind: Algorithm, bytes: &[u8]) -> String {
+    let alg = match kind {
+        Algorithm::Sha256 => &ring::digest::SHA256,
+        Algorithm::Sha512 => &ring::digest::SHA512,
+    };
+    ring::digest::digest(alg, bytes)
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn check(
+    url: &str,
+    what: &'static str,
+    want: &Checksum,
+    bytes: &[u8],
+) -> Result<(), MetadataError> {
+    let got = digest_hex(want.kind, bytes);
+    if got != want.hex {
+        return Err(MetadataError::Checksum {
+            url: url.to_string(),
+            what,
+            got: format!("{} {got}", want.kind.name()),
+            want: format!("{} {}", want.kind.name(), want.hex),
+        });
+    }
+    Ok(())
+}
+
+/// The decompressed, checked contents of `data`.
+pub fn load(src: &dyn Source, data: &Data) -> Result<Vec<u8>, MetadataError> {
+    let url = format!("{}/{}", src.url(), data.href);
+    let too_large = |what, declared, max| MetadataError::TooLarge {
+        url: url.clone(),
+        what,
+        declared,
+        max,
+    };
+    let max = match data.size {
+        Some(s) if s > METADATA_MAX => return Err(too_large("stored", s, METADATA_MAX)),
+        Some(s) => s,
+        None => METADATA_MAX,
+    };
+    let raw = src.get(&data.href, max)?;
+    if let Some(want) = data.size {
+        if raw.len() as u64 != want {
+            return Err(MetadataError::Size {
+                url,
+                got: raw.len() as u64,
+                want,
+            });
+        }
+    }
+    check(&url, "checksum", &data.checksum, &raw)?;
+    let open_max = match data.open_size {
+        Some(s) if s > METADATA_OPEN_MAX => {
+            return Err(too_large("decompressed", s, METADATA_OPEN_MAX))
+        }
+        Some(s) => s,
+        None => METADATA_OPEN_MAX,
+    };
+    let open = decompress(&url, &data.href, &raw, open_max)?;
+    if let Some(want) = data.open_size {
+        if open.len() as u64 != want {
+            return Err(MetadataError::Size {
+                url,
+                got: open.len() as u64,
+                want,
+            });
+        }
+    }
+    if let Some(want) = &data.open_checksum {
+        check(&url, "open checksum", want, &open)?;
+    }
+    Ok(open)
+}
+
+fn decompress(url: &str, href: &str, raw: &[u8], max: u64) -> Result<Vec<u8>, MetadataError> {
+    let (format, reader): (&'static str, Box<dyn Read + '_>) = if href.ends_with(".gz") {
+        ("gzip", Box::new(flate2::read::MultiGzDecoder::new(raw)))
+    } else if href.ends_with(".xz") {
+        (
+            "xz",
+            Box::new(liblzma::read::XzDecoder::new_multi_decoder(raw)),
+        )
+    } else if href.ends_with(".zst") {
+        let d = zstd::stream::read::Decoder::new(raw).map_err(|err| MetadataError::Decompress {
+            url: url.to_string(),
+            format: "zstd",
+            err,
+        })?;
+        ("zstd", Box::new(d))
+    } else if href.ends_with(".xml") || href.ends_with(".asc") {
+        return Ok(raw.to_vec());
+    } else {
+        return Err(MetadataError::Compression {
+            url: url.to_string(),
+            href: href.to_string(),
+        });
+    };
+    let mut out = Vec::new();
+    reader
+        .take(max.saturating_add(1))
+        .read_to_end(&mut out)
+        .map_err(|err| MetadataError::Decompress {
+            url: url.to_string(),
+            format,
+            err,
+        })?;
+    if out.len() as u64 > max {
+        return Err(MetadataError::Expands {
+            url: url.to_string(),
+            max,
+        });
+    }
+    Ok(out)
+}
