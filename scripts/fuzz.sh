@@ -41,6 +41,10 @@ seeds() {
     mkdir -p "$CORPUS/rpm_repomd" "$CORPUS/rpm_primary"
     cp host/rpm/testdata/repomd.xml "$CORPUS/rpm_repomd/"
     cp host/rpm/testdata/primary.xml "$CORPUS/rpm_primary/"
+    # TPM responses: a TPM2_GetRandom answer, and swtpm's quote and signature bytes.
+    mkdir -p "$CORPUS/tpm_response"
+    printf '\x80\x01\x00\x00\x00\x0e\x00\x00\x00\x00\x00\x02\xaa\x55' >"$CORPUS/tpm_response/get-random"
+    cp host/attest/testdata/swtpm/quote.bin host/attest/testdata/swtpm/sig.bin "$CORPUS/tpm_response/"
     # The real `imagegen bundle` fixture for the installer's streaming path.
     mkdir -p "$CORPUS/install_stream"
     cp init/src/update/install/fixtures/root-b.azb "$CORPUS/install_stream/"
