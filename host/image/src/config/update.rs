@@ -109,13 +109,17 @@ fn seconds<K: From<ConfigErrorKind>>(
     }
 }
 
+/// Resolves a path-valued key (`${VAR}` expanded, relative to the config).
+pub type KeyPath<'a, K> =
+    &'a mut dyn FnMut(&Spanned<String>, &mut Diagnostics<K>) -> Option<PathBuf>;
+
 /// The commit policy; `key_path` resolves `verifier_key` (relative to
 /// the config file, `${VAR}` expanded). The key file is read here, so a
 /// missing or malformed key is a located build error naming the file.
 fn commit_policy<K: From<ConfigErrorKind>>(
     source: &SourceFile,
     u: &UpdateSection,
-    key_path: &mut dyn FnMut(&Spanned<String>, &mut Diagnostics<K>) -> Option<PathBuf>,
+    key_path: KeyPath<'_, K>,
     diags: &mut Diagnostics<K>,
 ) -> CommitPolicy {
     let word = u.commit.as_ref().map(|c| *c.get_ref());
@@ -180,7 +184,7 @@ fn commit_policy<K: From<ConfigErrorKind>>(
 pub fn check<K: From<ConfigErrorKind>>(
     source: &SourceFile,
     section: Option<&UpdateSection>,
-    key_path: &mut dyn FnMut(&Spanned<String>, &mut Diagnostics<K>) -> Option<PathBuf>,
+    key_path: KeyPath<'_, K>,
     diags: &mut Diagnostics<K>,
 ) -> UpdatePolicy {
     let Some(u) = section else {
