@@ -259,7 +259,7 @@ fn a_valid_approval_commits_the_attested_trial() {
     let f = fixture();
     let b = &f.a2;
     assert_eq!(b.value("release"), "v2", "{}", b.dump());
-    b.line("update: trial of root-b: health gate started (commit attested");
+    b.line("update: trial boot of root-b: health gate started (commit attested");
     b.line(&format!(
         "update: trial of root-b passed every local gate: waiting {DEADLINE_S} s for an approval"
     ));

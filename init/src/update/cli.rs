@@ -140,11 +140,12 @@ fn trial_policy(b: &Booted) -> Result<CommitPolicy, String> {
 
 fn cmd_approve(arg: &str) -> Result<(), String> {
     let b = running()?;
-    let CommitPolicy::Attested { verifier_key, .. } = trial_policy(&b)? else {
+    let policy = trial_policy(&b)?;
+    let CommitPolicy::Attested { verifier_key, .. } = policy else {
         return Err(format!(
             "the trial of {} does not take approvals (its commit policy is {})",
             b.slot,
-            trial_policy(&b)?.name()
+            policy.name()
         ));
     };
     let bytes = approval::read(arg).map_err(|e| e.to_string())?;

@@ -140,12 +140,13 @@ impl Driver {
                     action = self.gate.self_checked(self.since_boot(Instant::now()), r);
                 }
                 Action::AwaitApproval { until } => {
+                    let deadline_s = match self.spec.update.commit {
+                        CommitPolicy::Attested { deadline_s, .. } => deadline_s,
+                        _ => 0,
+                    };
                     log::info!(
-                        "update: trial of {} passed every local gate: waiting {} s for an approval (`update approve FILE`)",
+                        "update: trial of {} passed every local gate: waiting {deadline_s} s for an approval (`update approve FILE`)",
                         self.slot,
-                        until
-                            .saturating_sub(self.since_boot(Instant::now()))
-                            .as_secs()
                     );
                     self.set_status(approval_status(until));
                 }
