@@ -57,6 +57,16 @@ pub enum CommitPolicy {
     Local,
     /// init runs the gates but leaves the commit to `update commit`.
     Manual,
+    /// After every local gate passed, init waits up to `deadline_s` for an
+    /// approval signed by `verifier_key` ([`crate::approval`]) naming this
+    /// trial; it commits when a valid one arrives (`update approve`), and
+    /// fails the trial at the deadline.
+    Attested {
+        /// Raw Ed25519 public key of the remote verifier.
+        verifier_key: [u8; 32],
+        /// Seconds from the moment the local gates passed.
+        deadline_s: u32,
+    },
 }
 
 impl CommitPolicy {
@@ -65,6 +75,7 @@ impl CommitPolicy {
         match self {
             Self::Local => "local",
             Self::Manual => "manual",
+            Self::Attested { .. } => "attested",
         }
     }
 }
@@ -102,6 +113,10 @@ pub mod update_limits {
     pub const MIN_DEADLINE_S: u32 = 1;
     /// The service name a health check runs (and is limit-checked) under.
     pub const HEALTH_CHECK_NAME: &str = "health-check";
+    /// Policy `attested`: how long the gate waits for an approval after
+    /// the local gates passed (default; at least [`MIN_DEADLINE_S`], at
+    /// most [`MAX_S`]).
+    pub const APPROVAL_DEADLINE_DEFAULT_S: u32 = 600;
 }
 
 impl Default for UpdatePolicy {
@@ -168,7 +183,8 @@ pub struct Watchdog {
 impl Enveloped for BootConfig {
     const MAGIC: [u8; 4] = *b"AZBC";
     /// 2: `RootSpec::boot_control` added. 3: `RootSpec::update` added.
-    const VERSION: u16 = 3;
+    /// 4: `CommitPolicy::Attested` added.
+    const VERSION: u16 = 4;
 }
 
 #[cfg(test)]
@@ -201,7 +217,10 @@ mod tests {
                     state_partition: "bootstate".into(),
                 },
                 update: UpdatePolicy {
-                    commit: CommitPolicy::Manual,
+                    commit: CommitPolicy::Attested {
+                        verifier_key: [0x5a; 32],
+                        deadline_s: 40,
+                    },
                     ready_deadline_s: 90,
                     hold_s: 0,
                     health_check: Some(HealthCheck {
@@ -221,11 +240,11 @@ mod tests {
         let mut extra = b.clone();
         extra.push(0);
         assert!(BootConfig::from_bytes(&extra).is_err());
-        let mut v2 = b;
-        v2[4] = 2;
+        let mut v3 = b;
+        v3[4] = 3;
         assert!(matches!(
-            BootConfig::from_bytes(&v2),
-            Err(crate::FormatError::UnsupportedVersion { found: 2, .. })
+            BootConfig::from_bytes(&v3),
+            Err(crate::FormatError::UnsupportedVersion { found: 3, .. })
         ));
     }
 

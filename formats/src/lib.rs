@@ -9,6 +9,7 @@
 
 extern crate alloc;
 
+pub mod approval;
 pub mod attest;
 pub mod boot;
 pub mod booted;

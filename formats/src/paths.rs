@@ -65,6 +65,12 @@ pub const BOOTED: &str = "/run/azl-edge/booted.bin";
 /// During a trial boot, the health gate's progress (one line: the gate
 /// pending, or its outcome), for `update status`.
 pub const GATE_STATUS: &str = "/run/azl-edge/gate";
+/// The quotes `initctl attest` answered during this boot, one line each
+/// ([`crate::approval::answer_line`]): what binds an approval to this boot.
+pub const ATTEST_ANSWERS: &str = "/run/azl-edge/attest-answers";
+/// `update approve` leaves the approval it checked here for PID 1's gate,
+/// which checks it again ([`crate::approval::check`]).
+pub const APPROVAL: &str = "/run/azl-edge/approval.bin";
 
 #[cfg(test)]
 mod tests {
@@ -80,6 +86,8 @@ mod tests {
             BOOTED,
             GATE_STATUS,
             RUN_MANIFEST_PUB,
+            ATTEST_ANSWERS,
+            APPROVAL,
         ] {
             assert_eq!(p.rsplit_once('/').map(|(d, _)| d), Some(RUN_DIR), "{p}");
         }
@@ -112,6 +120,8 @@ mod tests {
             RUN_MANIFEST_PUB,
             BOOTED,
             GATE_STATUS,
+            ATTEST_ANSWERS,
+            APPROVAL,
         ];
         for (i, p) in all.iter().enumerate() {
             assert!(p.starts_with('/') && !p.ends_with('/'), "{p}");

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 pub use tempfile::TempDir;
 
+pub mod attested;
 pub mod bench;
 pub mod floor;
 pub mod update;

@@ -202,6 +202,35 @@ fn main() {
         .encode();
         put(&dir, "bundle", "head", &[&pre[..], &section, &sh].concat());
     }
+    {
+        // A valid approval (what the target expects) and its answer line.
+        use azl_formats::approval::{answer_line, signed_message, Approval, Body};
+        let body = Body {
+            manifest_sha256: [0x1a; 32],
+            ak_sha256: [0xa4; 32],
+            nonce: vec![0xa1; 16],
+        }
+        .to_bytes()
+        .expect("approval body");
+        let mut ed25519 = [0u8; 64];
+        ed25519.copy_from_slice(key.sign(&signed_message(&body)).as_ref());
+        let a = Approval {
+            body,
+            signature: Sig {
+                key_id: azl_formats::manifest::key_id(&azl_fuzz::public_key()),
+                ed25519,
+            },
+        }
+        .to_bytes()
+        .expect("approval");
+        put(&dir, "approval", "valid", &a);
+        put(
+            &dir,
+            "approval",
+            "answers",
+            answer_line(&[0xa1; 16], &[0xa4; 32]).as_bytes(),
+        );
+    }
     if let Some(out) = from {
         for (file, target) in [
             ("manifest.bin", "signed_manifest"),

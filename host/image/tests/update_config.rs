@@ -68,7 +68,19 @@ fn update_errors_are_located() {
     let cases: &[(&str, &str)] = &[
         (
             "commit = \"attested\"\n",
-            "/cfg/demo.toml:6: [update] commit = \"attested\" is not yet supported",
+            "/cfg/demo.toml:6: [update] commit = \"attested\" needs verifier_key = \"PATH\"",
+        ),
+        (
+            "commit = \"manual\"\nverifier_key = \"v.pub\"\n",
+            "/cfg/demo.toml:7: [update] verifier_key is set but commit is not \"attested\"",
+        ),
+        (
+            "approval_deadline_s = 60\n",
+            "/cfg/demo.toml:6: [update] approval_deadline_s is set but commit is not \"attested\"",
+        ),
+        (
+            "commit = \"attested\"\nverifier_key = \"/nonexistent/v.pub\"\n",
+            "/cfg/demo.toml:7: [update] verifier_key: reading key /nonexistent/v.pub",
         ),
         ("commit = \"sometimes\"\n", "/cfg/demo.toml:6: unknown variant `sometimes`"),
         (
@@ -115,6 +127,60 @@ fn update_errors_are_located() {
     // Several problems: each on its own line.
     let e = error("ready_deadline_s = 0\nhold_s = 4000\n");
     assert_eq!(e.lines().count(), 2, "{e}");
+}
+
+/// `commit = "attested"`: the key file is read (relative to the config's
+/// directory), the deadline defaults to 600 s and is bounded.
+#[test]
+fn attested_policy_reads_the_verifier_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = azl_sign::generate_key_files(&dir.path().join("verifier.key"), false).unwrap();
+    let cfg = dir.path().join("demo.toml");
+    let parse = |update: &str| {
+        let text = format!("{HEAD}[update]\n{update}");
+        let c = Config::parse(SourceFile::new(cfg.clone(), text)).map_err(|e| e.to_string())?;
+        let mut d = Diagnostics::<ConfigErrorKind>::new();
+        let s = c.image_settings(&MapEnv::default(), &mut d);
+        d.finish().map_err(|e| e.to_string()).map(|()| s)
+    };
+    let s = parse("commit = \"attested\"\nverifier_key = \"verifier.key.pub\"\n").unwrap();
+    assert_eq!(
+        s.update.commit,
+        CommitPolicy::Attested {
+            verifier_key: key.public_key,
+            deadline_s: 600
+        }
+    );
+    assert_eq!(s.update.commit.name(), "attested");
+    let s = parse(
+        "commit = \"attested\"\nverifier_key = \"verifier.key.pub\"\napproval_deadline_s = 40\n",
+    )
+    .unwrap();
+    assert!(matches!(
+        s.update.commit,
+        CommitPolicy::Attested { deadline_s: 40, .. }
+    ));
+    let e = parse(
+        "commit = \"attested\"\nverifier_key = \"verifier.key.pub\"\napproval_deadline_s = 0\n",
+    )
+    .unwrap_err();
+    assert!(
+        e.contains("[update] approval_deadline_s = 0 is out of range (1..=3600 seconds)"),
+        "{e}"
+    );
+    // The private key is not a public key file.
+    let e = parse("commit = \"attested\"\nverifier_key = \"verifier.key\"\n").unwrap_err();
+    assert!(
+        e.contains("[update] verifier_key: public key") && e.contains("expected a raw 32-byte"),
+        "{e}"
+    );
+    // It reaches the boot config and survives the envelope.
+    let boards = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../boards");
+    let b = board::load(&boards.join("qemu-virt.toml"), Some("qemu-virt")).unwrap();
+    let root = bootcfg::root_spec(b.disk.as_ref().unwrap(), "root-a", false);
+    let bc = bootcfg::compile(&s, &b, &ModuleSet::default(), Some(root));
+    let back = BootConfig::from_bytes(&bc.to_bytes().unwrap()).unwrap();
+    assert_eq!(back.root.unwrap().update.commit, s.update.commit);
 }
 
 #[test]

@@ -193,6 +193,15 @@ enum AttestCommand {
         /// Verify N times in-process and print the rate (benchmark).
         #[arg(long, value_name = "N", hide = true)]
         bench: Option<u32>,
+        /// After an ATTESTED verdict, sign the approval of this trial boot
+        /// (`[update] commit = "attested"`) with this private key (PKCS#8,
+        /// as `imagegen keygen` writes it) and write it to -o FILE; on any
+        /// failure nothing is written.
+        #[arg(long, value_name = "KEY", requires = "out", conflicts_with_all = ["log_only", "bench"])]
+        approve: Option<PathBuf>,
+        /// Where --approve writes the approval (atomically).
+        #[arg(long, short = 'o', value_name = "FILE", requires = "approve")]
+        out: Option<PathBuf>,
     },
     /// Write the AK public of a report to AK, for pinning with `verify --ak`.
     /// Enroll only over a trusted channel (provisioning).
@@ -429,6 +438,8 @@ fn attest(command: AttestCommand) -> i32 {
             key,
             log_only,
             bench,
+            approve,
+            out,
         } => cli::verify_cmd(&cli::VerifyArgs {
             report,
             manifest,
@@ -437,6 +448,7 @@ fn attest(command: AttestCommand) -> i32 {
             key,
             log_only,
             bench,
+            approve: approve.zip(out),
         }),
         AttestCommand::Enroll { report, out, force } => cli::enroll_cmd(&report, &out, force),
     };

@@ -30,34 +30,44 @@ pub fn main(args: &[String]) -> i32 {
             return 2;
         }
     };
+    match send(&request) {
+        Ok(Ok(body)) => {
+            print!("{body}");
+            0
+        }
+        Ok(Err(reason)) => {
+            eprintln!("initctl: {reason}");
+            1
+        }
+        Err(e) => {
+            eprintln!("initctl: {e}");
+            3
+        }
+    }
+}
+
+/// Send one request to the running PID 1: `Ok(Ok(output))` when it did
+/// it, `Ok(Err(reason))` when it refused, `Err` when it cannot be reached
+/// or answered nonsense.
+pub fn send(request: &Request) -> Result<Result<String, String>, String> {
     let path = std::env::var("INITCTL_SOCKET")
         .unwrap_or_else(|_| azl_formats::paths::CONTROL_SOCKET.to_string());
-    let mut stream = match UnixStream::connect(&path) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("initctl: cannot reach init at {path}: {e}");
-            return 3;
-        }
-    };
+    let mut stream =
+        UnixStream::connect(&path).map_err(|e| format!("cannot reach init at {path}: {e}"))?;
     let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
-    if let Err(e) = stream.write_all(format!("{}\n", request.to_line()).as_bytes()) {
-        eprintln!("initctl: cannot send request: {e}");
-        return 3;
-    }
+    stream
+        .write_all(format!("{}\n", request.to_line()).as_bytes())
+        .map_err(|e| format!("cannot send request: {e}"))?;
     let mut answer = String::new();
-    if let Err(e) = stream.read_to_string(&mut answer) {
-        eprintln!("initctl: no answer from init: {e}");
-        return 3;
-    }
+    stream
+        .read_to_string(&mut answer)
+        .map_err(|e| format!("no answer from init: {e}"))?;
     let (first, rest) = answer.split_once('\n').unwrap_or((answer.as_str(), ""));
     if first == "ok" {
-        print!("{rest}");
-        0
+        Ok(Ok(rest.to_string()))
     } else if let Some(reason) = first.strip_prefix("error: ") {
-        eprintln!("initctl: {reason}");
-        1
+        Ok(Err(reason.to_string()))
     } else {
-        eprintln!("initctl: unexpected answer from init: {first:?}");
-        3
+        Err(format!("unexpected answer from init: {first:?}"))
     }
 }

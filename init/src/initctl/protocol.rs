@@ -22,6 +22,9 @@ pub enum Request {
     /// (board bring-up: prove the watchdog works).
     WatchdogTest,
     Version,
+    /// Hand the approval `update approve` checked and left in
+    /// `/run/azl-edge/approval.bin` to the trial's gate (policy attested).
+    Approve,
 }
 
 /// Commands, with their argument and help text, for the client's usage.
@@ -38,6 +41,11 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
         "wedge init's main loop: the watchdog must reset the board",
     ),
     ("version", "", "print init's version"),
+    (
+        "approve",
+        "",
+        "hand the checked approval to the trial's gate (`update approve FILE` does this)",
+    ),
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,6 +86,7 @@ impl Request {
             "poweroff" => none(Request::Poweroff),
             "watchdog-test" => none(Request::WatchdogTest),
             "version" => none(Request::Version),
+            "approve" => none(Request::Approve),
             other => Err(ParseError(format!("unknown command {other:?}"))),
         }
     }
@@ -93,6 +102,7 @@ impl Request {
             Request::Poweroff => "poweroff".into(),
             Request::WatchdogTest => "watchdog-test".into(),
             Request::Version => "version".into(),
+            Request::Approve => "approve".into(),
         }
     }
 
@@ -131,6 +141,7 @@ mod tests {
             Request::Poweroff,
             Request::WatchdogTest,
             Request::Version,
+            Request::Approve,
         ] {
             let line = r.to_line();
             let words: Vec<&str> = line.split_whitespace().collect();

@@ -55,6 +55,14 @@ fn build(nonce: Vec<u8>) -> Result<Report, String> {
     if let Some((path, transport)) = crate::measure::tpm::open_default() {
         let q = quote(&mut Tpm::new(transport), &report.nonce)
             .map_err(|e| format!("TPM {path}: {e}"))?;
+        // The quote this boot answered: what an approval of this trial
+        // must name (policy attested, docs/update.md).
+        if let Err(e) = crate::update::gate::approval::record_answer(&report.nonce, &q.ak_public) {
+            eprintln!(
+                "initctl: attest: cannot record the answered nonce in {}: {e} (an approval of this quote will be refused)",
+                azl_formats::paths::ATTEST_ANSWERS
+            );
+        }
         report.tier = Tier::Tpm;
         report.ak_public = q.ak_public;
         report.quote = q.quote;

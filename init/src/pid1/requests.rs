@@ -23,6 +23,13 @@ pub(super) fn handle(s: &mut System, down: &mut ShutdownState, p: Pending, now: 
             down.begin(&mut s.sup, Kind::Poweroff, now);
             Ok("powering off".into())
         }
+        Request::Approve => match s.gate.as_mut() {
+            Some(_) if down.kind.is_some() => {
+                Err("the system is going down: the trial ends uncommitted".into())
+            }
+            None => Err("no trial is running: this boot has no health gate".into()),
+            Some(g) => g.approve(),
+        },
         Request::WatchdogTest => match s.watchdog.as_ref() {
             None => Err("no watchdog is armed on this device".into()),
             Some(_) => Ok("main loop stopping; the watchdog must reset the board".into()),

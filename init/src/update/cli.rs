@@ -1,19 +1,21 @@
 //! The `update` face of the init binary (argv[0] `update`, or
 //! `init update …`): `install FILE|-`, `status [--json]`, `commit`,
-//! `rollback`. Progress goes to stderr. Exit codes: 0 done, 1 refused or
+//! `rollback`, `approve FILE|-`. Progress goes to stderr. Exit codes: 0 done, 1 refused or
 //! failed (the message says why), 2 usage.
 use super::bootctl::{self, BootControl};
+use super::gate::approval;
 use super::install::{self, Tail, Target, Trust};
 use super::{select, status};
 use crate::boot::config;
 use crate::verify::{manifest as vmanifest, partition};
 use azl_formats::booted::Booted;
-use azl_formats::paths;
+use azl_formats::manifest::Hex;
+use azl_formats::{paths, CommitPolicy};
 use std::io::{BufReader, Read};
 use std::os::unix::fs::FileTypeExt;
 use std::time::Duration;
 
-const USAGE: &str = "usage: update COMMAND\n\ncommands:\n  install FILE|-    write a bundle (file, block device or stdin) into the slot not running\n  status [--json]   slots, versions, states, the floor, the running slot, trial results\n  commit            make the running trial slot the committed one\n  rollback          fail the running trial, or switch back to the other good slot\n";
+const USAGE: &str = "usage: update COMMAND\n\ncommands:\n  install FILE|-    write a bundle (file, block device or stdin) into the slot not running\n  status [--json]   slots, versions, states, the floor, the running slot, trial results\n  commit            make the running trial slot the committed one\n  approve FILE|-    hand a verifier's approval to the trial's gate (commit = \"attested\")\n  rollback          fail the running trial, or switch back to the other good slot\n";
 
 /// How long to wait for partitions (they exist already in stage 2).
 const WAIT: Duration = Duration::from_secs(2);
@@ -112,6 +114,7 @@ fn cmd_status(as_json: bool) -> Result<(), String> {
         booted: booted.as_ref(),
         gate: gate.as_deref().map(str::trim_end),
         nv: &nv,
+        now_ms: crate::sys::time::boot_ms(),
     };
     print!(
         "{}",
@@ -124,9 +127,60 @@ fn cmd_status(as_json: bool) -> Result<(), String> {
     Ok(())
 }
 
+/// The running trial's commit policy (this root's boot config is the
+/// trial slot's own), or why there is no trial to approve.
+fn trial_policy(b: &Booted) -> Result<CommitPolicy, String> {
+    if !b.trial {
+        return Err(format!(
+            "no trial is running ({} runs as the committed slot)",
+            b.slot
+        ));
+    }
+    let cfg = config::boot_config().map_err(|e| e.to_string())?;
+    Ok(cfg.root.map_or(CommitPolicy::Local, |r| r.update.commit))
+}
+
+fn cmd_approve(arg: &str) -> Result<(), String> {
+    let b = running()?;
+    let policy = trial_policy(&b)?;
+    let CommitPolicy::Attested { verifier_key, .. } = policy else {
+        return Err(format!(
+            "the trial of {} does not take approvals (its commit policy is {})",
+            b.slot,
+            policy.name()
+        ));
+    };
+    let bytes = approval::read(arg).map_err(|e| e.to_string())?;
+    let body =
+        approval::check(&bytes, &verifier_key, &b.manifest_sha256).map_err(|e| e.to_string())?;
+    eprintln!(
+        "update: approval for {} (manifest {}, nonce {}) verifies; handing it to the gate",
+        b.slot,
+        Hex(&body.manifest_sha256),
+        Hex(&body.nonce)
+    );
+    approval::hand_over(&bytes).map_err(|e| format!("{}: {e}", paths::APPROVAL))?;
+    match crate::initctl::client::send(&crate::initctl::protocol::Request::Approve) {
+        Ok(Ok(answer)) => {
+            println!("{}", answer.trim_end());
+            Ok(())
+        }
+        Ok(Err(why)) => Err(format!("the gate refused it: {why}")),
+        Err(e) => Err(format!("cannot reach the gate (PID 1): {e}")),
+    }
+}
+
 fn cmd_commit() -> Result<(), String> {
     let mut cx = open()?;
     let b = running()?;
+    if b.trial {
+        if let Ok(CommitPolicy::Attested { .. }) = trial_policy(&b) {
+            return Err(format!(
+                "the trial of {} has commit policy attested: it commits with a verifier's approval (`update approve FILE`), not by hand",
+                b.slot
+            ));
+        }
+    }
     let s = bootctl::commit(cx.ctl.as_mut(), b.slot).map_err(|e| e.to_string())?;
     println!(
         "committed {}; the floor is now security version {}",
@@ -150,6 +204,7 @@ pub fn main(args: &[String]) -> i32 {
         ["status"] => cmd_status(false),
         ["status", "--json"] => cmd_status(true),
         ["commit"] => cmd_commit(),
+        ["approve", file] => cmd_approve(file),
         ["rollback"] => cmd_rollback(),
         ["-h" | "--help"] => {
             print!("{USAGE}");

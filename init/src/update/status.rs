@@ -17,10 +17,13 @@ pub struct Report<'a> {
     /// On a trial boot, the health gate's line ([`azl_formats::paths::GATE_STATUS`]):
     /// the gate pending (`ready`, `hold`, `health-check`, `self-check`) or
     /// the outcome (`committed`, `awaiting-commit`, `failed: REASON`,
-    /// `commit-failed: ERROR`).
+    /// `commit-failed: ERROR`), or `approval MS` while waiting for an
+    /// approval until MS milliseconds since kernel start.
     pub gate: Option<&'a str>,
     /// The TPM NV floor as read now (never defined by `status`).
     pub nv: &'a Nv,
+    /// Milliseconds since kernel start now (for the approval's time left).
+    pub now_ms: u64,
 }
 
 /// The NV floor as a JSON object: `{"state":"present","floor":2,
@@ -39,6 +42,21 @@ fn nv_json(nv: &Nv) -> String {
             "{{\"state\":\"error\",\"error\":{},\"index\":{index}}}",
             js(&e.to_string())
         ),
+    }
+}
+
+/// The gate line as shown: the word, and the seconds left while waiting
+/// for an approval.
+fn gate_view(gate: &str, now_ms: u64) -> (&str, Option<u64>) {
+    match gate.split_once(' ') {
+        Some(("approval", ms)) => match ms.trim().parse::<u64>() {
+            Ok(until) => (
+                "approval",
+                Some(until.saturating_sub(now_ms).div_ceil(1000)),
+            ),
+            Err(_) => ("approval", None),
+        },
+        _ => (gate, None),
     }
 }
 
@@ -89,7 +107,13 @@ pub fn text(r: &Report) -> String {
         None => out.push_str("running:      unknown (stage 1 left no record)\n"),
     }
     if let Some(g) = r.gate {
-        out.push_str(&format!("gate:         {g}\n"));
+        match gate_view(g, r.now_ms) {
+            ("approval", Some(left)) => out.push_str(&format!(
+                "gate:         waiting for approval ({left} s left)\n"
+            )),
+            ("approval", None) => out.push_str("gate:         waiting for approval\n"),
+            (g, _) => out.push_str(&format!("gate:         {g}\n")),
+        }
     }
     out.push_str(&format!("committed:    {}\n", s.active));
     out.push_str(&format!(
@@ -147,11 +171,13 @@ pub fn json(r: &Report) -> String {
             )
         })
         .collect();
+    let gate = r.gate.map(|g| gate_view(g, r.now_ms));
     format!(
-        "{{\"backend\":{},\"location\":{},\"running\":{running},\"gate\":{},\"committed\":{},\"trial_pending\":{},\"floor\":{},\"nv_floor\":{},\"slots\":[{}]}}\n",
+        "{{\"backend\":{},\"location\":{},\"running\":{running},\"gate\":{},\"approval_left_s\":{},\"committed\":{},\"trial_pending\":{},\"floor\":{},\"nv_floor\":{},\"slots\":[{}]}}\n",
         js(r.backend),
         js(r.location),
-        r.gate.map_or("null".to_string(), js),
+        gate.map_or("null".to_string(), |(g, _)| js(g)),
+        gate.and_then(|(_, left)| left).map_or("null".to_string(), |l| l.to_string()),
         js(s.active.partition()),
         s.trial.map_or("null".to_string(), |t| js(t.partition())),
         s.floor,
@@ -197,6 +223,7 @@ mod tests {
             booted: Some(&b),
             gate: None,
             nv: &Nv::Absent,
+            now_ms: 0,
         };
         let v: serde_json::Value = serde_json::from_str(&json(&r)).unwrap();
         assert_eq!(v["gate"], serde_json::Value::Null);
@@ -234,6 +261,22 @@ mod tests {
         };
         let v: serde_json::Value = serde_json::from_str(&json(&gated)).unwrap();
         assert_eq!(v["gate"], "failed: service \"web\" not ready within 60 s");
+        assert_eq!(v["approval_left_s"], serde_json::Value::Null);
+        let waiting = Report {
+            gate: Some("approval 64000"),
+            now_ms: 20_500,
+            ..r
+        };
+        let v: serde_json::Value = serde_json::from_str(&json(&waiting)).unwrap();
+        assert_eq!(
+            (&v["gate"], &v["approval_left_s"]),
+            (&"approval".into(), &44.into())
+        );
+        let t = text(&waiting);
+        assert!(
+            t.contains("gate:         waiting for approval (44 s left)\n"),
+            "{t}"
+        );
     }
 
     #[test]
@@ -250,6 +293,7 @@ mod tests {
                 floor: 2,
                 protection: azl_formats::nvfloor::Protection::Platform,
             },
+            now_ms: 0,
         });
         assert!(
             t.contains("nv floor:     security version 2 (TPM NV index 0x013A2E01, platform: cannot be deleted)"),

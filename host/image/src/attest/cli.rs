@@ -35,6 +35,10 @@ pub struct VerifyArgs {
     pub log_only: bool,
     /// Hidden: verify the loaded report this many times and print the rate.
     pub bench: Option<u32>,
+    /// `--approve KEY -o FILE`: after an ATTESTED verdict, sign the
+    /// approval of this trial boot with the verifier's private key KEY
+    /// and write it to FILE ([`super::approve`]).
+    pub approve: Option<(PathBuf, PathBuf)>,
 }
 
 /// The SHA-256 of the first manifest event in a report's log, if any: used
@@ -162,9 +166,54 @@ pub fn verify_cmd(args: &VerifyArgs) -> u8 {
     if let Some(n) = args.bench {
         return bench(&inputs, n.max(1));
     }
+    // The approval key is loaded before anything is verified: a key that
+    // cannot be used is an input error, not a verdict.
+    let approver = match &args.approve {
+        None => None,
+        Some((key, file)) => match azl_sign::SigningKey::load(key) {
+            Ok(k) => {
+                for w in k.warnings() {
+                    eprintln!("imagegen: warning: {w}");
+                }
+                Some((k, file))
+            }
+            Err(e) => {
+                eprintln!("imagegen: error: --approve: {e}");
+                return EXIT_ERROR;
+            }
+        },
+    };
     let out = inputs.check();
     print!("{out}");
-    out.exit_code()
+    let code = out.exit_code();
+    let Some((key, file)) = approver else {
+        return code;
+    };
+    // Fail-closed: only an ATTESTED verdict is approved.
+    if !out.attested() {
+        eprintln!(
+            "imagegen: no approval written: the report did not attest ({} is untouched)",
+            file.display()
+        );
+        return if code == EXIT_ATTESTED {
+            EXIT_FAILED
+        } else {
+            code
+        };
+    }
+    let approved = Report::from_bytes(&inputs.report_bytes)
+        .map_err(|e| format!("report does not decode: {e}"))
+        .and_then(|r| super::approve::build(&r, &inputs.signed, &key));
+    match approved.and_then(|a| super::approve::write(&a, file).map(|()| a)) {
+        Ok(a) => {
+            print!("{}", super::approve::summary(&a, &key, file));
+            EXIT_ATTESTED
+        }
+        Err(e) => {
+            eprintln!("imagegen: error: no approval written: {e}");
+            EXIT_FAILED
+        }
+    }
 }
 
 /// Verify the loaded inputs `n` times on this thread; print the rate.

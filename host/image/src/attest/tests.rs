@@ -1006,3 +1006,79 @@ fn tpm2_eventlog_reads_our_log() {
         }
     }
 }
+
+/// `--approve KEY -o FILE`: an ATTESTED report gets an approval the
+/// device's rule accepts (its manifest, its AK, the verified nonce); any
+/// failed verification writes nothing, and an existing file is left alone.
+#[test]
+fn approve_only_after_attested() {
+    use super::cli::{verify_cmd, EXIT_ATTESTED, EXIT_FAILED};
+    use azl_formats::approval::{self, Answer, ApprovalError, Expect};
+    let f = fixture();
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n);
+    std::fs::write(p("report.bin"), f.good().to_bytes().unwrap()).unwrap();
+    std::fs::write(p("manifest.bin"), f.signed.to_bytes().unwrap()).unwrap();
+    std::fs::write(p("manifest.pub"), f.public).unwrap();
+    std::fs::write(p("ak.pub"), &f.ak).unwrap();
+    let verifier = sign::generate_key_files(&p("verifier.key"), false).unwrap();
+    let hex: String = f.nonce.iter().map(|b| format!("{b:02x}")).collect();
+    let args = VerifyArgs {
+        report: p("report.bin"),
+        manifest: p("manifest.bin"),
+        nonce: Some(hex),
+        ak: Some(p("ak.pub")),
+        approve: Some((p("verifier.key"), p("approval.bin"))),
+        ..Default::default()
+    };
+    assert_eq!(verify_cmd(&args), EXIT_ATTESTED);
+    let bytes = std::fs::read(p("approval.bin")).unwrap();
+    let answered = [Answer {
+        nonce: f.nonce.clone(),
+        ak_sha256: eventlog::sha256(&f.ak),
+    }];
+    let manifest_sha256 = eventlog::sha256(&f.signed.to_bytes().unwrap());
+    let expect = Expect {
+        verifier_key: &verifier.public_key,
+        manifest_sha256: &manifest_sha256,
+        answered: &answered,
+    };
+    let body = approval::check(&bytes, &expect).unwrap();
+    assert_eq!(body.nonce, f.nonce);
+    // Another trial's manifest refuses it.
+    let other_sha = eventlog::sha256(&f.other_signed.to_bytes().unwrap());
+    assert!(matches!(
+        approval::check(
+            &bytes,
+            &Expect {
+                manifest_sha256: &other_sha,
+                ..expect
+            }
+        ),
+        Err(ApprovalError::Manifest { .. })
+    ));
+    // Fail-closed: a wrong nonce (verification fails) writes nothing.
+    let wrong = VerifyArgs {
+        nonce: Some("00".repeat(16)),
+        approve: Some((p("verifier.key"), p("refused.bin"))),
+        ..args.clone()
+    };
+    assert_eq!(verify_cmd(&wrong), EXIT_FAILED);
+    assert!(!p("refused.bin").exists());
+    // Against another manifest: nothing written either.
+    std::fs::write(p("other.bin"), f.other_signed.to_bytes().unwrap()).unwrap();
+    let other = VerifyArgs {
+        manifest: p("other.bin"),
+        approve: Some((p("verifier.key"), p("refused.bin"))),
+        ..args.clone()
+    };
+    assert_ne!(verify_cmd(&other), EXIT_ATTESTED);
+    assert!(!p("refused.bin").exists());
+    // An unusable approval key is an input error before any verdict.
+    let badkey = VerifyArgs {
+        approve: Some((p("verifier.key.pub"), p("refused.bin"))),
+        ..args.clone()
+    };
+    assert_eq!(verify_cmd(&badkey), super::cli::EXIT_ERROR);
+    assert!(!p("refused.bin").exists());
+}

@@ -310,7 +310,12 @@ impl Config {
                 Some(c.get_ref().trim().to_string()).filter(|s| !s.is_empty())
             }
         });
-        let update = update::check(&self.source, self.doc.update.as_ref(), diags);
+        let update = update::check(
+            &self.source,
+            self.doc.update.as_ref(),
+            &mut |v, d| self.resolve_path("verifier_key", v, env, d),
+            diags,
+        );
         ImageSettings {
             update,
             name: img.name.get_ref().clone(),

@@ -5,21 +5,26 @@
 //!
 //! ```toml
 //! [update]
-//! commit = "local"            # or "manual"; "attested" is not supported yet
+//! commit = "local"            # or "manual", or "attested" (needs verifier_key)
 //! ready_deadline_s = 60       # every service ready within 60 s of boot
 //! hold_s = 30                 # then 30 s without any exit or restart
 //! health_check = ["/usr/bin/check", "--quick"]   # then this must exit 0
 //! health_check_timeout_s = 30
+//! # commit = "attested" only:
+//! verifier_key = "keys/verifier.key.pub"   # raw Ed25519 public key, relative to this file
+//! approval_deadline_s = 600   # wait this long for an approval after the local gates
 //! ```
 use super::error::ConfigErrorKind;
 use crate::diag::Diagnostics;
 use crate::source::SourceFile;
 use azl_formats::boot::update_limits::{
-    HEALTH_CHECK_TIMEOUT_DEFAULT_S, HOLD_DEFAULT_S, MAX_S, MIN_DEADLINE_S, READY_DEADLINE_DEFAULT_S,
+    APPROVAL_DEADLINE_DEFAULT_S, HEALTH_CHECK_TIMEOUT_DEFAULT_S, HOLD_DEFAULT_S, MAX_S,
+    MIN_DEADLINE_S, READY_DEADLINE_DEFAULT_S,
 };
 use azl_formats::limits::{self, LimitError};
 use azl_formats::{CommitPolicy, HealthCheck, UpdatePolicy};
 use serde::Deserialize;
+use std::path::PathBuf;
 use toml::Spanned;
 
 /// `[update]` as written.
@@ -31,6 +36,10 @@ pub struct UpdateSection {
     pub hold_s: Option<Spanned<i64>>,
     pub health_check: Option<Spanned<Vec<String>>>,
     pub health_check_timeout_s: Option<Spanned<i64>>,
+    /// Policy `attested`: the verifier's raw Ed25519 public key file.
+    pub verifier_key: Option<Spanned<String>>,
+    /// Policy `attested`: seconds to wait for an approval.
+    pub approval_deadline_s: Option<Spanned<i64>>,
 }
 
 /// `commit = …`.
@@ -39,16 +48,22 @@ pub struct UpdateSection {
 pub enum CommitWord {
     Local,
     Manual,
-    /// Reserved for the attestation gate (a remote verifier's verdict):
-    /// accepted by the parser, refused by the check until it exists.
+    /// Commit only with a remote verifier's signed approval.
     Attested,
 }
 
 /// Problems in `[update]`.
 #[derive(Debug, thiserror::Error)]
 pub enum UpdateError {
-    #[error("[update] commit = \"attested\" is not yet supported: use \"local\" or \"manual\"")]
-    AttestedNotSupported,
+    #[error(
+        "[update] commit = \"attested\" needs verifier_key = \"PATH\": the raw Ed25519 public key \
+         (a KEY.pub as `imagegen keygen` writes it) of the verifier whose approvals commit a trial"
+    )]
+    AttestedNeedsKey,
+    #[error("[update] {key} is set but commit is not \"attested\"")]
+    OnlyForAttested { key: &'static str },
+    #[error("[update] verifier_key: {0}")]
+    VerifierKey(azl_sign::KeyError),
     #[error("[update] {key} = {value} is out of range ({min}..={max} seconds)")]
     Range {
         key: &'static str,
@@ -94,29 +109,88 @@ fn seconds<K: From<ConfigErrorKind>>(
     }
 }
 
+/// Resolves a path-valued key (`${VAR}` expanded, relative to the config).
+pub type KeyPath<'a, K> =
+    &'a mut dyn FnMut(&Spanned<String>, &mut Diagnostics<K>) -> Option<PathBuf>;
+
+/// The commit policy; `key_path` resolves `verifier_key` (relative to
+/// the config file, `${VAR}` expanded). The key file is read here, so a
+/// missing or malformed key is a located build error naming the file.
+fn commit_policy<K: From<ConfigErrorKind>>(
+    source: &SourceFile,
+    u: &UpdateSection,
+    key_path: KeyPath<'_, K>,
+    diags: &mut Diagnostics<K>,
+) -> CommitPolicy {
+    let word = u.commit.as_ref().map(|c| *c.get_ref());
+    if word != Some(CommitWord::Attested) {
+        for (key, span) in [
+            ("verifier_key", u.verifier_key.as_ref().map(Spanned::span)),
+            (
+                "approval_deadline_s",
+                u.approval_deadline_s.as_ref().map(Spanned::span),
+            ),
+        ] {
+            if let Some(span) = span {
+                diags.push(
+                    source.loc(span),
+                    ConfigErrorKind::from(UpdateError::OnlyForAttested { key }),
+                );
+            }
+        }
+    }
+    match word {
+        None | Some(CommitWord::Local) => CommitPolicy::Local,
+        Some(CommitWord::Manual) => CommitPolicy::Manual,
+        Some(CommitWord::Attested) => {
+            let deadline_s = seconds(
+                source,
+                "approval_deadline_s",
+                u.approval_deadline_s.as_ref(),
+                APPROVAL_DEADLINE_DEFAULT_S,
+                MIN_DEADLINE_S,
+                diags,
+            );
+            let verifier_key = match &u.verifier_key {
+                None => {
+                    let at = u.commit.as_ref().map(Spanned::span).unwrap_or_default();
+                    diags.push(
+                        source.loc(at),
+                        ConfigErrorKind::from(UpdateError::AttestedNeedsKey),
+                    );
+                    None
+                }
+                Some(v) => key_path(v, diags).and_then(|p| {
+                    azl_sign::load_public_key(&p)
+                        .map_err(|e| {
+                            diags.push(
+                                source.loc(v.span()),
+                                ConfigErrorKind::from(UpdateError::VerifierKey(e)),
+                            )
+                        })
+                        .ok()
+                }),
+            };
+            CommitPolicy::Attested {
+                verifier_key: verifier_key.unwrap_or([0; 32]),
+                deadline_s,
+            }
+        }
+    }
+}
+
 /// Check `[update]` (absent: every default) into the policy init applies.
+/// `key_path` resolves the `verifier_key` path value.
 pub fn check<K: From<ConfigErrorKind>>(
     source: &SourceFile,
     section: Option<&UpdateSection>,
+    key_path: KeyPath<'_, K>,
     diags: &mut Diagnostics<K>,
 ) -> UpdatePolicy {
     let Some(u) = section else {
         return UpdatePolicy::default();
     };
-    let commit = match u.commit.as_ref() {
-        None => CommitPolicy::Local,
-        Some(c) => match c.get_ref() {
-            CommitWord::Local => CommitPolicy::Local,
-            CommitWord::Manual => CommitPolicy::Manual,
-            CommitWord::Attested => {
-                diags.push(
-                    source.loc(c.span()),
-                    ConfigErrorKind::from(UpdateError::AttestedNotSupported),
-                );
-                CommitPolicy::Manual
-            }
-        },
-    };
+    let commit = commit_policy(source, u, key_path, diags);
     let ready_deadline_s = seconds(
         source,
         "ready_deadline_s",

@@ -1,7 +1,12 @@
 //! Test repositories built with the reference tools: RPMs from spec text
 //! with `rpmbuild`, repodata with `createrepo_c`. Tests that need them are
 //! `#[ignore]`d when the tools are missing (scripts/setup.sh installs them).
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing
+)]
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

@@ -8,8 +8,11 @@
 //! `ready_deadline_s` after kernel start → `hold_s` with no service
 //! exiting, restarting, stopping or failing → the health check (if any)
 //! exits 0 within its timeout, while the hold's rule still applies → the
-//! measurement self-check → commit (policy local) or wait for
-//! `update commit` (policy manual). The first failure ends the gate.
+//! measurement self-check → commit (policy local), wait for
+//! `update commit` (policy manual), or wait up to `deadline_s` for a
+//! verifier's approval and then commit (policy attested; an approval that
+//! arrived earlier is kept and commits as soon as the local gates pass).
+//! The first failure ends the gate.
 use crate::supervise::Exit;
 use crate::supervise::{Health, ServiceView};
 use azl_formats::{CommitPolicy, UpdatePolicy};
@@ -31,6 +34,11 @@ enum Stage {
         starts: Vec<u32>,
     },
     SelfCheck,
+    /// Policy attested: every local gate passed; an approval must arrive
+    /// by `until`.
+    Approval {
+        until: Duration,
+    },
     Passed,
     Failed,
 }
@@ -47,6 +55,9 @@ pub enum Action {
     Commit,
     /// Every gate passed; policy manual: leave it to `update commit`.
     AwaitCommit,
+    /// Every local gate passed; policy attested: wait for an approval
+    /// until this time since kernel start.
+    AwaitApproval { until: Duration },
     /// A gate failed (the reason names it): fail the trial (killing the
     /// health check if it runs) and reboot.
     Fail(String),
@@ -64,6 +75,20 @@ pub enum CheckEnd {
 pub struct Gate {
     policy: UpdatePolicy,
     stage: Stage,
+    /// A valid approval arrived (policy attested).
+    approved: bool,
+}
+
+/// What became of an approval handed to the gate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Approved {
+    /// The local gates had passed: commit now.
+    Commit,
+    /// Kept: the trial commits once every local gate has passed.
+    Kept,
+    /// Too late or pointless: the gate is decided (the trial failed or
+    /// was already committed), or the policy is not attested.
+    Refused(&'static str),
 }
 
 fn secs(s: u32) -> Duration {
@@ -75,18 +100,49 @@ impl Gate {
         Gate {
             policy: policy.clone(),
             stage: Stage::Ready,
+            approved: false,
         }
     }
 
     /// The gate pending, for `update status` (`ready`, `hold`,
-    /// `health-check`, `self-check`), or `done` once decided.
+    /// `health-check`, `self-check`, `approval`), or `done` once decided.
     pub fn pending(&self) -> &'static str {
         match self.stage {
             Stage::Ready => "ready",
             Stage::Hold { .. } => "hold",
             Stage::Check { .. } => "health-check",
             Stage::SelfCheck => "self-check",
+            Stage::Approval { .. } => "approval",
             Stage::Passed | Stage::Failed => "done",
+        }
+    }
+
+    /// While waiting for an approval: until when (since kernel start).
+    pub fn approval_until(&self) -> Option<Duration> {
+        match self.stage {
+            Stage::Approval { until } => Some(until),
+            _ => None,
+        }
+    }
+
+    /// A valid approval (checked by the caller, [`azl_formats::approval::check`])
+    /// arrived.
+    pub fn approval_arrived(&mut self) -> Approved {
+        if !matches!(self.policy.commit, CommitPolicy::Attested { .. }) {
+            return Approved::Refused("this trial's commit policy does not take approvals");
+        }
+        match self.stage {
+            Stage::Failed => Approved::Refused("the trial has already failed"),
+            Stage::Passed => Approved::Refused("the trial is already committed"),
+            Stage::Approval { .. } => {
+                self.approved = true;
+                self.stage = Stage::Passed;
+                Approved::Commit
+            }
+            _ => {
+                self.approved = true;
+                Approved::Kept
+            }
         }
     }
 
@@ -99,7 +155,9 @@ impl Gate {
     pub fn next_deadline(&self) -> Option<Duration> {
         match &self.stage {
             Stage::Ready => Some(secs(self.policy.ready_deadline_s)),
-            Stage::Hold { until, .. } | Stage::Check { until, .. } => Some(*until),
+            Stage::Hold { until, .. } | Stage::Check { until, .. } | Stage::Approval { until } => {
+                Some(*until)
+            }
             _ => None,
         }
     }
@@ -183,6 +241,16 @@ impl Gate {
                 }
                 None
             }
+            Stage::Approval { until } => {
+                if now >= *until {
+                    let d = match self.policy.commit {
+                        CommitPolicy::Attested { deadline_s, .. } => deadline_s,
+                        _ => 0,
+                    };
+                    return self.fail(format!("no approval within {d} s"));
+                }
+                None
+            }
             Stage::SelfCheck | Stage::Passed | Stage::Failed => None,
         }
     }
@@ -203,21 +271,26 @@ impl Gate {
         }
     }
 
-    /// The measurement self-check's verdict (its error is the reason).
-    pub fn self_checked(&mut self, result: Result<(), String>) -> Option<Action> {
+    /// The measurement self-check's verdict at `now` (its error is the
+    /// reason).
+    pub fn self_checked(&mut self, now: Duration, result: Result<(), String>) -> Option<Action> {
         if self.stage != Stage::SelfCheck {
             return None;
         }
-        match result {
-            Err(why) => self.fail(why),
-            Ok(()) => {
-                self.stage = Stage::Passed;
-                Some(match self.policy.commit {
-                    CommitPolicy::Local => Action::Commit,
-                    CommitPolicy::Manual => Action::AwaitCommit,
-                })
-            }
+        if let Err(why) = result {
+            return self.fail(why);
         }
+        self.stage = Stage::Passed;
+        Some(match self.policy.commit {
+            CommitPolicy::Local => Action::Commit,
+            CommitPolicy::Manual => Action::AwaitCommit,
+            CommitPolicy::Attested { .. } if self.approved => Action::Commit,
+            CommitPolicy::Attested { deadline_s, .. } => {
+                let until = now + secs(deadline_s);
+                self.stage = Stage::Approval { until };
+                Action::AwaitApproval { until }
+            }
+        })
     }
 }
 

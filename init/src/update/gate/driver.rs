@@ -5,7 +5,8 @@
 //! stage 1 left in /run, and then commits or fails the trial through
 //! `bootctl`. Nothing here blocks the loop for longer than a file read, a
 //! TPM PCR read or a boot-state write; nothing here panics.
-use super::decide::{Action, CheckEnd, Gate};
+use super::approval;
+use super::decide::{Action, Approved, CheckEnd, Gate};
 use super::selfcheck::{self, Inputs};
 use crate::measure::Measurer;
 use crate::pid1::poller::{Poller, Token};
@@ -15,7 +16,7 @@ use crate::update::{bootctl, select};
 use azl_formats::bootstate::Slot;
 use azl_formats::manifest::Digest;
 use azl_formats::measure::QUOTED_PCRS;
-use azl_formats::{paths, RootSpec, Service};
+use azl_formats::{paths, CommitPolicy, RootSpec, Service};
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 use std::os::fd::{AsFd, OwnedFd};
@@ -136,7 +137,18 @@ impl Driver {
                 Action::SelfCheck => {
                     measurer.flush();
                     let r = self.self_check(measurer);
-                    action = self.gate.self_checked(r);
+                    action = self.gate.self_checked(self.since_boot(Instant::now()), r);
+                }
+                Action::AwaitApproval { until } => {
+                    let deadline_s = match self.spec.update.commit {
+                        CommitPolicy::Attested { deadline_s, .. } => deadline_s,
+                        _ => 0,
+                    };
+                    log::info!(
+                        "update: trial of {} passed every local gate: waiting {deadline_s} s for an approval (`update approve FILE`)",
+                        self.slot,
+                    );
+                    self.set_status(approval_status(until));
                 }
                 Action::Commit => self.commit(),
                 Action::AwaitCommit => {
@@ -154,9 +166,59 @@ impl Driver {
         }
         if !self.gate.finished() {
             self.announce(before);
-            self.set_status(self.gate.pending().to_string());
+            let status = match self.gate.approval_until() {
+                Some(until) => approval_status(until),
+                None => self.gate.pending().to_string(),
+            };
+            self.set_status(status);
         }
         reboot
+    }
+
+    /// `initctl approve` (sent by `update approve` after its own check):
+    /// check the approval it left in [`paths::APPROVAL`] again — PID 1
+    /// trusts no file — and hand it to the gate; commit at once if every
+    /// local gate has passed. The answer is what `update approve` prints.
+    pub fn approve(&mut self) -> Result<String, String> {
+        let CommitPolicy::Attested { verifier_key, .. } = self.spec.update.commit else {
+            return Err(format!(
+                "the trial of {} has commit policy {}: it takes no approval",
+                self.slot,
+                self.spec.update.commit.name()
+            ));
+        };
+        let bytes = approval::read(paths::APPROVAL).map_err(|e| e.to_string())?;
+        let body = approval::check(&bytes, &verifier_key, &self.manifest_sha256).map_err(|e| {
+            log::warn!("update: approval refused: {e}");
+            e.to_string()
+        })?;
+        let _ = std::fs::remove_file(paths::APPROVAL);
+        match self.gate.approval_arrived() {
+            Approved::Commit => {
+                log::info!(
+                    "update: approval accepted (nonce {})",
+                    azl_formats::manifest::Hex(&body.nonce)
+                );
+                self.commit();
+                match self.status.as_str() {
+                    "committed" => Ok(format!("approved: {} is committed", self.slot)),
+                    other => Err(format!("approved, but {other}")),
+                }
+            }
+            Approved::Kept => {
+                log::info!(
+                    "update: approval accepted (nonce {}); {} commits once every local gate has passed",
+                    azl_formats::manifest::Hex(&body.nonce),
+                    self.slot
+                );
+                Ok(format!(
+                    "approved: {} commits once every local gate has passed (now: {})",
+                    self.slot,
+                    self.gate.pending()
+                ))
+            }
+            Approved::Refused(why) => Err(format!("{why} ({})", self.status)),
+        }
     }
 
     /// Log a gate passed (once per stage change).
@@ -270,6 +332,7 @@ impl Driver {
     }
 
     fn commit(&mut self) {
+        let _ = std::fs::remove_file(paths::APPROVAL);
         let res = bootctl::open(&self.spec.boot_control, WAIT)
             .and_then(|mut ctl| bootctl::commit(ctl.as_mut(), self.slot));
         match res {
@@ -297,6 +360,7 @@ impl Driver {
     }
 
     fn fail(&mut self, why: &str) {
+        let _ = std::fs::remove_file(paths::APPROVAL);
         if let Some(c) = &self.check {
             log::warn!("update: killing the health check (pid {})", c.pid);
             let _ = killpg(c.pid, Signal::SIGKILL);
@@ -313,4 +377,11 @@ impl Driver {
         }
         self.set_status(format!("failed: {why}"));
     }
+}
+
+/// The gate status line while waiting for an approval: `approval` and the
+/// deadline in milliseconds since kernel start (`update status` shows the
+/// seconds left).
+fn approval_status(until: Duration) -> String {
+    format!("approval {}", until.as_millis())
 }

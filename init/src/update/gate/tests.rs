@@ -2,7 +2,7 @@
 //! passes) and the measurement self-check against logs written with the
 //! encoder init measures with (`EventLog::append_azl`).
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
-use super::decide::{Action, CheckEnd, Gate};
+use super::decide::{Action, Approved, CheckEnd, Gate};
 use super::selfcheck::{check, Inputs, SelfCheckError};
 use crate::supervise::{Exit, Health, ServiceView};
 use azl_formats::bootstate::REASON_MAX;
@@ -91,7 +91,7 @@ fn all_gates_pass_then_commit() {
         Some(Action::SelfCheck)
     );
     assert_eq!(g.pending(), "self-check");
-    assert_eq!(g.self_checked(Ok(())), Some(Action::Commit));
+    assert_eq!(g.self_checked(s(50), Ok(())), Some(Action::Commit));
     assert!(g.finished());
     assert_eq!(g.poll(s(100), &[]), None, "a decided gate stays decided");
 }
@@ -103,8 +103,88 @@ fn manual_policy_awaits_the_operator() {
     let mut g = Gate::new(&p);
     // hold 0 and no health check: straight to the self-check.
     assert_eq!(g.poll(s(3), &ready(1)), Some(Action::SelfCheck));
-    assert_eq!(g.self_checked(Ok(())), Some(Action::AwaitCommit));
+    assert_eq!(g.self_checked(s(50), Ok(())), Some(Action::AwaitCommit));
     assert!(g.finished());
+}
+
+fn attested(deadline_s: u32) -> UpdatePolicy {
+    let mut p = policy(0, false);
+    p.commit = CommitPolicy::Attested {
+        verifier_key: [7; 32],
+        deadline_s,
+    };
+    p
+}
+
+#[test]
+fn attested_policy_waits_for_the_approval_then_commits() {
+    let mut g = Gate::new(&attested(40));
+    assert_eq!(g.poll(s(3), &ready(1)), Some(Action::SelfCheck));
+    // The deadline counts from the moment the local gates passed.
+    assert_eq!(
+        g.self_checked(s(4), Ok(())),
+        Some(Action::AwaitApproval { until: s(44) })
+    );
+    assert_eq!(
+        (g.pending(), g.next_deadline(), g.approval_until()),
+        ("approval", Some(s(44)), Some(s(44)))
+    );
+    assert!(!g.finished());
+    assert_eq!(g.poll(s(43), &ready(1)), None);
+    assert_eq!(g.approval_arrived(), Approved::Commit);
+    assert!(g.finished());
+    assert_eq!(g.poll(s(100), &ready(1)), None, "committed stays committed");
+    assert!(matches!(g.approval_arrived(), Approved::Refused(_)));
+}
+
+#[test]
+fn attested_policy_without_approval_fails_at_the_deadline() {
+    let mut g = Gate::new(&attested(40));
+    assert_eq!(g.poll(s(3), &ready(1)), Some(Action::SelfCheck));
+    assert!(g.self_checked(s(4), Ok(())).is_some());
+    assert_eq!(failed(g.poll(s(44), &ready(1))), "no approval within 40 s");
+    assert!(g.finished());
+    // An approval after the failure does not revive the trial.
+    assert_eq!(
+        g.approval_arrived(),
+        Approved::Refused("the trial has already failed")
+    );
+}
+
+#[test]
+fn an_early_approval_is_kept_but_the_local_gates_still_rule() {
+    // Arrives during the hold: kept; the commit waits for the gates.
+    let mut p = attested(40);
+    p.hold_s = 10;
+    let mut g = Gate::new(&p);
+    assert_eq!(g.poll(s(3), &ready(1)), None);
+    assert_eq!(g.pending(), "hold");
+    assert_eq!(g.approval_arrived(), Approved::Kept);
+    assert!(!g.finished());
+    assert_eq!(g.poll(s(13), &ready(1)), Some(Action::SelfCheck));
+    assert_eq!(g.self_checked(s(13), Ok(())), Some(Action::Commit));
+    // Kept, but a gate that fails afterwards still fails the trial.
+    let mut g = Gate::new(&p);
+    assert_eq!(g.poll(s(3), &ready(1)), None);
+    assert_eq!(g.approval_arrived(), Approved::Kept);
+    assert!(failed(g.poll(s(5), &ready(2))).contains("restarted during the hold"));
+    let mut g = Gate::new(&p);
+    assert_eq!(g.poll(s(3), &ready(1)), None);
+    assert_eq!(g.approval_arrived(), Approved::Kept);
+    assert_eq!(g.poll(s(13), &ready(1)), Some(Action::SelfCheck));
+    assert!(failed(g.self_checked(s(13), Err("measurement self-check: x".into()))).contains("x"));
+}
+
+#[test]
+fn other_policies_take_no_approval() {
+    for commit in [CommitPolicy::Local, CommitPolicy::Manual] {
+        let mut p = policy(0, false);
+        p.commit = commit;
+        let mut g = Gate::new(&p);
+        assert!(matches!(g.approval_arrived(), Approved::Refused(_)));
+        assert_eq!(g.poll(s(3), &ready(1)), Some(Action::SelfCheck));
+        assert_ne!(g.self_checked(s(3), Ok(())), None);
+    }
 }
 
 #[test]
@@ -210,7 +290,7 @@ fn a_failed_self_check_fails_the_trial_with_its_reason() {
     let mut g = Gate::new(&policy(0, false));
     assert_eq!(g.poll(s(1), &[]), Some(Action::SelfCheck));
     assert_eq!(
-        failed(g.self_checked(Err("measurement self-check: PCR 8 is x".into()))),
+        failed(g.self_checked(s(50), Err("measurement self-check: PCR 8 is x".into()))),
         "measurement self-check: PCR 8 is x"
     );
 }
