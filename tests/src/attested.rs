@@ -9,7 +9,7 @@
 //! into the *inbox* disk, header last; the guest polls the inbox with its
 //! page cache dropped (`echo 3 > /proc/sys/vm/drop_caches`), so it reads
 //! what QEMU reads from the file now.
-use crate::{imagegen, read_at, write_at, Boot, Booted};
+use crate::{read_at, write_at, Boot, Booted};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -106,22 +106,11 @@ pub struct Live {
 impl Live {
     pub fn start(out: &Path, opts: &Boot, log: &Path) -> Live {
         use std::os::unix::process::CommandExt;
-        let timeout = opts.timeout.unwrap_or(Duration::from_secs(240));
         let err = log.with_extension("stderr");
         let file = |p: &Path| {
             std::fs::File::create(p).unwrap_or_else(|e| panic!("create {}: {e}", p.display()))
         };
-        let mut cmd = Command::new(imagegen());
-        cmd.arg("run")
-            .arg(out)
-            .arg("--timeout")
-            .arg(timeout.as_secs().to_string());
-        if opts.tpm {
-            cmd.arg("--tpm");
-        }
-        for d in &opts.disks {
-            cmd.arg("--disk").arg(d);
-        }
+        let mut cmd = crate::run_command(out, opts, Duration::from_secs(240));
         let child = cmd
             .stdin(Stdio::null())
             .stdout(file(log))

@@ -3,8 +3,8 @@
 //! partition saved and written back (a restored old copy), and the TPM NV
 //! floor index read on the host with tpm2-tools from the swtpm state the
 //! device's boots left in the output directory.
-use crate::update::{bundle, control_disk, with_agent};
-use crate::{boot, keygen, partition, read_at, run_mut, toml_str, write_at, Boot, Booted, Image};
+use crate::update::{bundle, control_boot, with_agent};
+use crate::{keygen, partition, read_at, run_mut, toml_str, write_at, Booted, Image};
 use crate::{Kernel, TempDir};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -99,23 +99,7 @@ pub fn step(
     disks: &[PathBuf],
     tpm: bool,
 ) -> Booted {
-    let ctl = control_disk(
-        dir,
-        &format!("ctl{n}.img"),
-        &format!("{PRELUDE}{script}"),
-        disks,
-    );
-    let mut all = vec![ctl];
-    all.extend(disks.iter().cloned());
-    boot(
-        out,
-        &Boot {
-            disks: all,
-            tpm,
-            timeout: Some(Duration::from_secs(240)),
-            append: String::new(),
-        },
-    )
+    control_boot(out, dir, n, &format!("{PRELUDE}{script}"), disks, tpm, "")
 }
 
 /// The whole boot-state partition of `disk`.

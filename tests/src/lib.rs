@@ -369,9 +369,9 @@ impl Booted {
     }
 }
 
-/// Boot an imagegen output directory with `imagegen run`.
-pub fn boot(out: &Path, opts: &Boot) -> Booted {
-    let timeout = opts.timeout.unwrap_or(Duration::from_secs(120));
+/// The `imagegen run` command for `opts` (timeout `default` when unset).
+pub fn run_command(out: &Path, opts: &Boot, default: Duration) -> Command {
+    let timeout = opts.timeout.unwrap_or(default);
     let mut cmd = Command::new(imagegen());
     cmd.arg("run")
         .arg(out)
@@ -386,6 +386,12 @@ pub fn boot(out: &Path, opts: &Boot) -> Booted {
     if !opts.append.is_empty() {
         cmd.arg("--append").arg(&opts.append);
     }
+    cmd
+}
+
+/// Boot an imagegen output directory with `imagegen run`.
+pub fn boot(out: &Path, opts: &Boot) -> Booted {
+    let cmd = run_command(out, opts, Duration::from_secs(120));
     let start = Instant::now();
     let r = run(cmd);
     let b = Booted {
@@ -556,20 +562,9 @@ pub struct Running {
 impl Running {
     pub fn start(out: &Path, opts: &Boot, log: &Path) -> Running {
         use std::os::unix::process::CommandExt;
-        let timeout = opts.timeout.unwrap_or(Duration::from_secs(120));
         let file =
             std::fs::File::create(log).unwrap_or_else(|e| panic!("create {}: {e}", log.display()));
-        let mut cmd = Command::new(imagegen());
-        cmd.arg("run")
-            .arg(out)
-            .arg("--timeout")
-            .arg(timeout.as_secs().to_string());
-        for d in &opts.disks {
-            cmd.arg("--disk").arg(d);
-        }
-        if !opts.append.is_empty() {
-            cmd.arg("--append").arg(&opts.append);
-        }
+        let mut cmd = run_command(out, opts, Duration::from_secs(120));
         let child = cmd
             .stdin(Stdio::null())
             .stdout(file)

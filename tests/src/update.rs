@@ -62,6 +62,32 @@ pub fn control_disk(dir: &Path, name: &str, script: &str, disks: &[PathBuf]) -> 
     raw_disk(dir, name, text.as_bytes())
 }
 
+/// Boot `out` with a control disk holding `script` (see [`control_disk`];
+/// `n` numbers its file in `dir`), then `disks`, a TPM if `tpm`, and the
+/// extra kernel command-line words `append`; at most 240 s.
+pub fn control_boot(
+    out: &Path,
+    dir: &Path,
+    n: usize,
+    script: &str,
+    disks: &[PathBuf],
+    tpm: bool,
+    append: &str,
+) -> Booted {
+    let ctl = control_disk(dir, &format!("ctl{n}.img"), script, disks);
+    let mut all = vec![ctl];
+    all.extend(disks.iter().cloned());
+    crate::boot(
+        out,
+        &crate::Boot {
+            disks: all,
+            tpm,
+            timeout: Some(std::time::Duration::from_secs(240)),
+            append: append.into(),
+        },
+    )
+}
+
 /// `bytes` as a raw disk image, zero-padded to a whole MiB (QEMU and the
 /// guest see a block device; the bundle installer allows zero padding
 /// after a bundle there).

@@ -189,22 +189,14 @@ fn step_append(
     tpm: bool,
     append: &str,
 ) -> Booted {
-    let ctl = control_disk(
+    control_boot(
+        out,
         dir,
-        &format!("ctl{n}.img"),
+        n,
         &format!("{PRELUDE}{script}"),
         disks,
-    );
-    let mut all = vec![ctl];
-    all.extend(disks.iter().cloned());
-    boot(
-        out,
-        &Boot {
-            disks: all,
-            tpm,
-            timeout: Some(std::time::Duration::from_secs(240)),
-            append: append.into(),
-        },
+        tpm,
+        append,
     )
 }
 
