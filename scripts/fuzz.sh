@@ -46,8 +46,9 @@ seeds() {
     printf '\x80\x01\x00\x00\x00\x0e\x00\x00\x00\x00\x00\x02\xaa\x55' >"$CORPUS/tpm_response/get-random"
     cp host/attest/testdata/swtpm/quote.bin host/attest/testdata/swtpm/sig.bin "$CORPUS/tpm_response/"
     # The real `imagegen bundle` fixture for the installer's streaming path.
-    mkdir -p "$CORPUS/install_stream"
+    mkdir -p "$CORPUS/install_stream" "$CORPUS/inspect_bundle"
     cp init/src/update/install/fixtures/root-b.azb "$CORPUS/install_stream/"
+    cp init/src/update/install/fixtures/root-b.azb "$CORPUS/inspect_bundle/"
     # Small disks with real GPTs (sgdisk), one of them with a damaged primary.
     mkdir -p "$CORPUS/gpt"
     local d
