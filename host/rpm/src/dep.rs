@@ -137,14 +137,10 @@ pub enum Rich {
     And(Vec<Rich>),
     /// At least one.
     Or(Vec<Rich>),
-    /// `(a if b [else c])`: a when b is installed, else c (or nothing).
-    If {
-        then: Box<Rich>,
-        cond: Box<Rich>,
-        otherwise: Option<Box<Rich>>,
-    },
+    /// `(a if b [else c])`: a when b is installed, else c (or nothing);
     /// `(a unless b [else c])`: a when b is not installed, else c.
-    Unless {
+    Cond {
+        kind: CondKind,
         then: Box<Rich>,
         cond: Box<Rich>,
         otherwise: Option<Box<Rich>>,
@@ -153,6 +149,22 @@ pub enum Rich {
     With(Vec<Rich>),
     /// `(a without b)`: one package that satisfies a and not b.
     Without(Box<Rich>, Box<Rich>),
+}
+
+/// Which way a conditional dependency's condition counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CondKind {
+    If,
+    Unless,
+}
+
+impl CondKind {
+    pub fn word(self) -> &'static str {
+        match self {
+            CondKind::If => "if",
+            CondKind::Unless => "unless",
+        }
+    }
 }
 
 /// Why an expression was refused.
@@ -275,19 +287,16 @@ impl<'a> Parser<'a> {
                         )))
                     }
                 };
-                let (then, cond) = (Box::new(first), Box::new(cond));
-                Ok(if op == "if" {
-                    Rich::If {
-                        then,
-                        cond,
-                        otherwise,
-                    }
+                let kind = if op == "if" {
+                    CondKind::If
                 } else {
-                    Rich::Unless {
-                        then,
-                        cond,
-                        otherwise,
-                    }
+                    CondKind::Unless
+                };
+                Ok(Rich::Cond {
+                    kind,
+                    then: Box::new(first),
+                    cond: Box::new(cond),
+                    otherwise,
                 })
             }
             "without" => {
@@ -349,15 +358,11 @@ impl Rich {
         match self {
             Rich::Dep(d) => out.push(d),
             Rich::And(v) | Rich::Or(v) | Rich::With(v) => v.iter().for_each(|r| r.walk(out)),
-            Rich::If {
+            Rich::Cond {
                 then,
                 cond,
                 otherwise,
-            }
-            | Rich::Unless {
-                then,
-                cond,
-                otherwise,
+                ..
             } => {
                 then.walk(out);
                 cond.walk(out);
@@ -390,22 +395,13 @@ impl fmt::Display for Rich {
             Rich::And(v) => list(f, v, "and"),
             Rich::Or(v) => list(f, v, "or"),
             Rich::With(v) => list(f, v, "with"),
-            Rich::If {
-                then,
-                cond,
-                otherwise,
-            }
-            | Rich::Unless {
+            Rich::Cond {
+                kind,
                 then,
                 cond,
                 otherwise,
             } => {
-                let op = if matches!(self, Rich::If { .. }) {
-                    "if"
-                } else {
-                    "unless"
-                };
-                write!(f, "({then} {op} {cond}")?;
+                write!(f, "({then} {} {cond}", kind.word())?;
                 if let Some(o) = otherwise {
                     write!(f, " else {o}")?;
                 }

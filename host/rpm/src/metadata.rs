@@ -77,49 +77,49 @@ fn check(
 /// The decompressed, checked contents of `data`.
 pub fn load(src: &dyn Source, data: &Data) -> Result<Vec<u8>, MetadataError> {
     let url = format!("{}/{}", src.url(), data.href);
-    let too_large = |what, declared, max| MetadataError::TooLarge {
-        url: url.clone(),
-        what,
-        declared,
-        max,
-    };
-    let max = match data.size {
-        Some(s) if s > METADATA_MAX => return Err(too_large("stored", s, METADATA_MAX)),
-        Some(s) => s,
-        None => METADATA_MAX,
-    };
+    let max = cap(&url, "stored", data.size, METADATA_MAX)?;
     let raw = src.get(&data.href, max)?;
-    if let Some(want) = data.size {
-        if raw.len() as u64 != want {
-            return Err(MetadataError::Size {
-                url,
-                got: raw.len() as u64,
-                want,
-            });
-        }
-    }
+    exact(&url, &raw, data.size)?;
     check(&url, "checksum", &data.checksum, &raw)?;
-    let open_max = match data.open_size {
-        Some(s) if s > METADATA_OPEN_MAX => {
-            return Err(too_large("decompressed", s, METADATA_OPEN_MAX))
-        }
-        Some(s) => s,
-        None => METADATA_OPEN_MAX,
-    };
+    let open_max = cap(&url, "decompressed", data.open_size, METADATA_OPEN_MAX)?;
     let open = decompress(&url, &data.href, &raw, open_max)?;
-    if let Some(want) = data.open_size {
-        if open.len() as u64 != want {
-            return Err(MetadataError::Size {
-                url,
-                got: open.len() as u64,
-                want,
-            });
-        }
-    }
+    exact(&url, &open, data.open_size)?;
     if let Some(want) = &data.open_checksum {
         check(&url, "open checksum", want, &open)?;
     }
     Ok(open)
+}
+
+/// How much to read: the declared size, refused above `max`; `max` when
+/// nothing is declared.
+fn cap(
+    url: &str,
+    what: &'static str,
+    declared: Option<u64>,
+    max: u64,
+) -> Result<u64, MetadataError> {
+    match declared {
+        Some(d) if d > max => Err(MetadataError::TooLarge {
+            url: url.to_string(),
+            what,
+            declared: d,
+            max,
+        }),
+        Some(d) => Ok(d),
+        None => Ok(max),
+    }
+}
+
+/// The bytes are exactly the declared size, when one is declared.
+fn exact(url: &str, bytes: &[u8], declared: Option<u64>) -> Result<(), MetadataError> {
+    match declared {
+        Some(want) if bytes.len() as u64 != want => Err(MetadataError::Size {
+            url: url.to_string(),
+            got: bytes.len() as u64,
+            want,
+        }),
+        _ => Ok(()),
+    }
 }
 
 fn decompress(url: &str, href: &str, raw: &[u8], max: u64) -> Result<Vec<u8>, MetadataError> {

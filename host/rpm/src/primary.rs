@@ -10,7 +10,7 @@
 use crate::dep::{Cmp, Dep, DepError, Rich};
 use crate::evr::Evr;
 use crate::limits::{ENTRIES_MAX, PACKAGES_MAX};
-use crate::repomd::{relative_href_ok, Algorithm, Checksum};
+use crate::repomd::{relative_href_ok, Checksum, ChecksumError};
 use crate::xml::{attr, local};
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
@@ -304,24 +304,21 @@ fn text_of(st: &mut State, text: &str) -> Result<(), String> {
             p.files.push(text.to_string());
         }
         "checksum" => {
-            let kind = match st.sum_type.take().as_deref() {
-                Some("sha256") => Algorithm::Sha256,
-                Some("sha512") => Algorithm::Sha512,
-                other => {
-                    return Err(format!(
-                        "package checksum type {} is not accepted (sha256, sha512)",
-                        other.unwrap_or("(none)")
-                    ))
-                }
-            };
-            let want = if kind == Algorithm::Sha256 { 64 } else { 128 };
-            let hex = text.to_ascii_lowercase();
-            if hex.len() != want || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return Err(format!(
-                    "package checksum `{text}` is not {want} hex digits"
-                ));
-            }
-            p.checksum = Some(Checksum { kind, hex });
+            let sum =
+                Checksum::parse(st.sum_type.take().as_deref(), text).map_err(|e| match e {
+                    ChecksumError::Weak(t) => {
+                        let t = if t.is_empty() {
+                            "(none)".to_string()
+                        } else {
+                            t
+                        };
+                        format!("package checksum type {t} is not accepted (sha256, sha512)")
+                    }
+                    ChecksumError::BadHex { len, .. } => {
+                        format!("package checksum `{text}` is not {len} hex digits")
+                    }
+                })?;
+            p.checksum = Some(sum);
         }
         _ => {}
     }

@@ -243,27 +243,43 @@ pub fn relative_href_ok(href: &str) -> bool {
             .all(|c| !c.is_empty() && c != "." && c != "..")
 }
 
-fn checksum(kind: &str, algorithm: Option<String>, hex: &str) -> Result<Checksum, RepomdError> {
-    let algorithm = algorithm.unwrap_or_default();
-    let (a, len) = match algorithm.as_str() {
-        "sha256" => (Algorithm::Sha256, 64),
-        "sha512" => (Algorithm::Sha512, 128),
-        _ => {
-            return Err(RepomdError::WeakChecksum {
-                kind: kind.to_string(),
-                algorithm,
-            })
+/// Why a checksum was not accepted (see [`Checksum::parse`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChecksumError {
+    /// Not sha256 or sha512 (md5, sha1, missing, unknown).
+    Weak(String),
+    /// Not the algorithm's number of hex digits.
+    BadHex { hex: String, len: usize },
+}
+
+impl Checksum {
+    /// A `<checksum type="…">hex</checksum>` as metadata writes it.
+    pub fn parse(algorithm: Option<&str>, hex: &str) -> Result<Checksum, ChecksumError> {
+        let (kind, len) = match algorithm {
+            Some("sha256") => (Algorithm::Sha256, 64),
+            Some("sha512") => (Algorithm::Sha512, 128),
+            other => return Err(ChecksumError::Weak(other.unwrap_or_default().to_string())),
+        };
+        let hex = hex.to_ascii_lowercase();
+        if hex.len() != len || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(ChecksumError::BadHex { hex, len });
         }
-    };
-    let hex = hex.to_ascii_lowercase();
-    if hex.len() != len || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(RepomdError::BadHex {
+        Ok(Checksum { kind, hex })
+    }
+}
+
+fn checksum(kind: &str, algorithm: Option<String>, hex: &str) -> Result<Checksum, RepomdError> {
+    Checksum::parse(algorithm.as_deref(), hex).map_err(|e| match e {
+        ChecksumError::Weak(algorithm) => RepomdError::WeakChecksum {
+            kind: kind.to_string(),
+            algorithm,
+        },
+        ChecksumError::BadHex { hex, len } => RepomdError::BadHex {
             kind: kind.to_string(),
             hex,
             len,
-        });
-    }
-    Ok(Checksum { kind: a, hex })
+        },
+    })
 }
 
 #[cfg(test)]
