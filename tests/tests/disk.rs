@@ -359,6 +359,14 @@ fn build_is_rootless() {
     std::fs::copy(busybox(), root.join("bin/busybox")).unwrap_or_default();
     std::fs::copy(imagegen(), root.join("bin/imagegen")).unwrap_or_default();
     std::fs::write(root.join("marker.txt"), "m\n").unwrap_or_default();
+    // The board files too: the checkout may sit below a directory only
+    // its owner can enter (a clone in `mktemp -d`).
+    run_mut(
+        Command::new("cp")
+            .arg("-r")
+            .arg(workspace().join("boards"))
+            .arg(root.join("boards")),
+    );
     let config = counter_image(Kernel::Small, Path::new("/unused"))
         .config_text()
         .replace(
@@ -381,7 +389,7 @@ fn build_is_rootless() {
     assert!(r.ok, "keygen as nobody: {}", r.stderr);
     let cfg = root.join("image.toml").display().to_string();
     let out = root.join("out").display().to_string();
-    let boards = workspace().join("boards");
+    let boards = root.join("boards");
     let r = run_as_nobody(&[
         &imagegen_bin,
         "build",
