@@ -13,16 +13,21 @@
 //!   zstd);
 //! - [`source`]: where a repository's files come from (a local directory
 //!   today; HTTP(S) next), always with a size cap;
+//! - [`package`]: one RPM file — checksum, digests, OpenPGP signature —
+//!   unpacked in memory with its paths, links and file types checked, and
+//!   merged with the other packages of the image (conflicts refused);
 //! - [`primary`]: `primary.xml` → the packages with their provides,
 //!   requires, conflicts, obsoletes, weak dependencies and the file list
 //!   primary carries.
 //!
 //! Every reader bounds what it allocates by the bytes present and by the
 //! caps in [`limits`]; every error names the file and what was wrong.
+pub mod decompress;
 pub mod dep;
 pub mod evr;
 pub mod limits;
 pub mod metadata;
+pub mod package;
 pub mod primary;
 pub mod repomd;
 pub mod source;

@@ -17,3 +17,7 @@ pub const ENTRIES_MAX: usize = 100_000;
 pub const RICH_DEPTH_MAX: usize = 16;
 /// Bytes of one dependency expression.
 pub const DEP_LEN_MAX: usize = 4096;
+/// Bytes of files one package may declare (and its payload may expand
+/// to). The largest Fedora packages (kernel modules, firmware) stay well
+/// below it.
+pub const PACKAGE_UNPACKED_MAX: u64 = 2 << 30;

@@ -4,10 +4,10 @@
 //! or plain) up to its declared open size (never more than
 //! [`METADATA_OPEN_MAX`]), and check the open checksum when repomd gives
 //! one. Nothing of a file is used before both checks passed.
+use crate::decompress::{self, Codec, DecompressError};
 use crate::limits::{METADATA_MAX, METADATA_OPEN_MAX};
 use crate::repomd::{Algorithm, Checksum, Data};
 use crate::source::{Source, SourceError};
-use std::io::Read;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MetadataError {
@@ -123,42 +123,19 @@ fn exact(url: &str, bytes: &[u8], declared: Option<u64>) -> Result<(), MetadataE
 }
 
 fn decompress(url: &str, href: &str, raw: &[u8], max: u64) -> Result<Vec<u8>, MetadataError> {
-    let (format, reader): (&'static str, Box<dyn Read + '_>) = if href.ends_with(".gz") {
-        ("gzip", Box::new(flate2::read::MultiGzDecoder::new(raw)))
-    } else if href.ends_with(".xz") {
-        (
-            "xz",
-            Box::new(liblzma::read::XzDecoder::new_multi_decoder(raw)),
-        )
-    } else if href.ends_with(".zst") {
-        let d = zstd::stream::read::Decoder::new(raw).map_err(|err| MetadataError::Decompress {
-            url: url.to_string(),
-            format: "zstd",
-            err,
-        })?;
-        ("zstd", Box::new(d))
-    } else if href.ends_with(".xml") || href.ends_with(".asc") {
-        return Ok(raw.to_vec());
-    } else {
-        return Err(MetadataError::Compression {
-            url: url.to_string(),
-            href: href.to_string(),
-        });
-    };
-    let mut out = Vec::new();
-    reader
-        .take(max.saturating_add(1))
-        .read_to_end(&mut out)
-        .map_err(|err| MetadataError::Decompress {
-            url: url.to_string(),
-            format,
-            err,
-        })?;
-    if out.len() as u64 > max {
-        return Err(MetadataError::Expands {
+    let codec = Codec::from_href(href).ok_or_else(|| MetadataError::Compression {
+        url: url.to_string(),
+        href: href.to_string(),
+    })?;
+    decompress::decompress(codec, raw, max).map_err(|e| match e {
+        DecompressError::Expands { max } => MetadataError::Expands {
             url: url.to_string(),
             max,
-        });
-    }
-    Ok(out)
+        },
+        DecompressError::Stream { codec, err } => MetadataError::Decompress {
+            url: url.to_string(),
+            format: codec.name(),
+            err,
+        },
+    })
 }

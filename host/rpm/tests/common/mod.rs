@@ -165,3 +165,5 @@ pub fn recompress_primary_zstd(repo: &Path) {
         );
     std::fs::write(&md_path, md.replace(entry, &new_entry)).unwrap();
 }
+
+pub mod spec;
