@@ -25,5 +25,6 @@ pub mod limits;
 pub mod metadata;
 pub mod primary;
 pub mod repomd;
+pub mod solve;
 pub mod source;
 mod xml;
