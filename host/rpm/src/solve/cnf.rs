@@ -191,8 +191,13 @@ impl std::fmt::Display for Cond<'_> {
     }
 }
 
+/// As rpm would write it: `libfoo >= 2`, `(a or b)`, `(a if b)`.
 impl std::fmt::Display for Clause<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let bare = self.cond.is_none() && self.any.len() == 1;
+        if !bare {
+            f.write_str("(")?;
+        }
         for (i, a) in self.any.iter().enumerate() {
             if i > 0 {
                 f.write_str(" or ")?;
@@ -201,6 +206,9 @@ impl std::fmt::Display for Clause<'_> {
         }
         if let Some(c) = &self.cond {
             write!(f, " if {c}")?;
+        }
+        if !bare {
+            f.write_str(")")?;
         }
         Ok(())
     }
@@ -219,16 +227,16 @@ mod tests {
     fn expands_each_form() {
         assert_eq!(show("a >= 1"), ["a >= 1"]);
         assert_eq!(show("(a and b)"), ["a", "b"]);
-        assert_eq!(show("(a or b or c)"), ["a or b or c"]);
-        assert_eq!(show("((a and b) or c)"), ["a or c", "b or c"]);
-        assert_eq!(show("(a if b)"), ["a if b"]);
-        assert_eq!(show("(a if (b or c))"), ["a if (b or c)"]);
-        assert_eq!(show("(a if b else c)"), ["a if b", "b or c"]);
-        assert_eq!(show("(a unless b)"), ["b or a"]);
-        assert_eq!(show("(a unless b else c)"), ["b or a", "c if b"]);
-        assert_eq!(show("(x or (a if b))"), ["x or a if b"]);
+        assert_eq!(show("(a or b or c)"), ["(a or b or c)"]);
+        assert_eq!(show("((a and b) or c)"), ["(a or c)", "(b or c)"]);
+        assert_eq!(show("(a if b)"), ["(a if b)"]);
+        assert_eq!(show("(a if (b or c))"), ["(a if (b or c))"]);
+        assert_eq!(show("(a if b else c)"), ["(a if b)", "(b or c)"]);
+        assert_eq!(show("(a unless b)"), ["(b or a)"]);
+        assert_eq!(show("(a unless b else c)"), ["(b or a)", "(c if b)"]);
+        assert_eq!(show("(x or (a if b))"), ["(x or a if b)"]);
         assert_eq!(show("(a with b)"), ["(a with b)"]);
-        assert_eq!(show("((a if b) and c)"), ["a if b", "c"]);
+        assert_eq!(show("((a if b) and c)"), ["(a if b)", "c"]);
     }
 
     #[test]

@@ -34,7 +34,7 @@ pub mod glob;
 pub mod pool;
 pub mod provider;
 
-use crate::dep::{DepError, Rich};
+use crate::dep::{Cmp, Dep, DepError, Rich};
 use crate::evr::Evr;
 use crate::primary::Package;
 pub use explain::{Problem, Unsolvable};
@@ -116,7 +116,7 @@ pub fn resolve<'a>(repos: &'a [Repo], req: &Request) -> Result<Solution<'a>, Sol
     let provider = Provider::new(&pool, deadline);
     let mut roots = Vec::new();
     for s in &req.install {
-        let r = Rich::parse(s).map_err(|err| SolveError::Request {
+        let r = parse_request(s).map_err(|err| SolveError::Request {
             request: s.clone(),
             err,
         })?;
@@ -178,6 +178,28 @@ pub fn resolve<'a>(repos: &'a [Repo], req: &Request) -> Result<Solution<'a>, Sol
         }
     }
     Ok(solution(&pool, repos, &chosen))
+}
+
+/// `name [op evr]` (the name may hold parentheses: `svc(api) >= 2`), or a
+/// rich expression in parentheses.
+fn parse_request(s: &str) -> Result<Rich, DepError> {
+    if s.trim_start().starts_with('(') {
+        return Rich::parse(s);
+    }
+    let w: Vec<&str> = s.split_whitespace().collect();
+    match w.as_slice() {
+        [name] => Ok(Rich::Dep(Dep::any(name))),
+        [name, op, v] => {
+            let cmp = Cmp::from_op(op)
+                .ok_or_else(|| DepError::Syntax(format!("`{op}` is not a comparison")))?;
+            let evr =
+                Evr::parse(v).ok_or_else(|| DepError::Syntax(format!("bad version `{v}`")))?;
+            Ok(Rich::Dep(Dep::new(name, cmp, evr)))
+        }
+        _ => Err(DepError::Syntax(
+            "expected `name`, `name OP version` or a rich dependency".into(),
+        )),
+    }
 }
 
 /// For each recommendation of the chosen packages that nothing chosen
