@@ -6,9 +6,8 @@
 mod common;
 use azl_rpm::dep::Rich;
 use azl_rpm::metadata::{self, MetadataError};
-use azl_rpm::primary;
 use azl_rpm::repomd::Repomd;
-use azl_rpm::source::{LocalDir, Source};
+use azl_rpm::source::LocalDir;
 use common::{build, createrepo, have, load_primary, Spec};
 use std::process::Command;
 

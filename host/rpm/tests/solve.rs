@@ -7,7 +7,12 @@
 //! One repository holds every case (built once per run under
 //! `CARGO_TARGET_TMPDIR`); package names are short so dnf's table never
 //! wraps them.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 mod common;
 use azl_rpm::solve::{self, Problem, Repo, Request, SolveError};
 use common::{build, createrepo, dnf_install, have, load_primary, Spec};
@@ -67,6 +72,10 @@ fn fixture() -> &'static Fixture {
             spec("cond", "1", "noarch", "Requires: (condx if condtrig)"),
             spec("condx", "1", "noarch", ""),
             spec("condtrig", "1", "noarch", ""),
+            spec("ife", "1", "noarch", "Requires: (ifa if ifb else ifc)"),
+            spec("ifa", "1", "noarch", ""),
+            spec("ifb", "1", "noarch", ""),
+            spec("ifc", "1", "noarch", ""),
             // A conflict: the newest cf conflicts with peer, an older one
             // does not.
             spec("cf", "2", "noarch", "Conflicts: peer"),
@@ -211,6 +220,18 @@ fn rich_if() {
     );
 }
 
+/// `(a if b else c)` is `b → a` and `b ∨ c`: with neither installed
+/// both solvers satisfy `b ∨ c` by name order (ifb), which brings ifa.
+#[test]
+fn rich_if_else() {
+    agree(
+        &["ife"],
+        &[],
+        &["ifa-1-1.noarch", "ifb-1-1.noarch", "ife-1-1.noarch"],
+    );
+    agree(&["ife"], &["ifb"], &["ifc-1-1.noarch", "ife-1-1.noarch"]);
+}
+
 #[test]
 fn conflicts() {
     // The newest cf conflicts with peer: both solvers take cf-1.
@@ -318,4 +339,23 @@ fn weak_deps_only_when_asked() {
     .unwrap();
     let names: Vec<&str> = s.packages.iter().map(|c| c.package.name.as_str()).collect();
     assert_eq!(names, ["weak", "weakrec"]);
+}
+
+/// The benchmark generator's repository resolves (no reference tool:
+/// in-memory packages), every package of the closure once.
+#[test]
+fn synthetic_repository_resolves() {
+    let repos = vec![Repo {
+        name: "syn".into(),
+        packages: common::synthetic(3000),
+    }];
+    let s = solve::resolve(&repos, &request(&["p2999", "p1500"], &[])).unwrap();
+    let mut names: Vec<&str> = s.packages.iter().map(|c| c.package.name.as_str()).collect();
+    assert!(
+        names.contains(&"p2999") && names.contains(&"p0"),
+        "{names:?}"
+    );
+    let n = names.len();
+    names.dedup();
+    assert_eq!(names.len(), n, "one version per name");
 }

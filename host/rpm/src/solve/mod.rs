@@ -280,3 +280,51 @@ fn solution<'a>(pool: &Pool<'a>, repos: &'a [Repo], chosen: &[SolvableId]) -> So
     });
     Solution { packages }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_requests() {
+        let d = |s: &str| match parse_request(s).unwrap() {
+            Rich::Dep(d) => d.to_string(),
+            r => format!("rich {r}"),
+        };
+        assert_eq!(d("busybox"), "busybox");
+        assert_eq!(d("busybox >= 1.36"), "busybox >= 1.36");
+        assert_eq!(d("svc(api) < 2"), "svc(api) < 2");
+        assert_eq!(d("/usr/bin/sh"), "/usr/bin/sh");
+        assert_eq!(d("(a or b)"), "rich (a or b)");
+        assert!(parse_request("a >= ").is_err());
+        assert!(parse_request("a ~ 1").is_err());
+        assert!(parse_request("").is_err());
+    }
+
+    #[test]
+    fn refuses_other_arches_and_names_them() {
+        let pkg = |name: &str, arch: &str| Package {
+            name: name.into(),
+            arch: arch.into(),
+            evr: Some(Evr::new(0, "1", Some("1"))),
+            location: format!("{name}.rpm"),
+            ..Package::default()
+        };
+        let repos = vec![Repo {
+            name: "r".into(),
+            packages: vec![pkg("a", "x86_64"), pkg("a", "aarch64"), pkg("b", "ppc64le")],
+        }];
+        let req = |n: &str| Request {
+            install: vec![n.into()],
+            ..Request::default()
+        };
+        let s = resolve(&repos, &req("a")).unwrap();
+        assert_eq!(s.packages.len(), 1);
+        assert_eq!(s.packages[0].nevra(), "a-1-1.aarch64");
+        let e = resolve(&repos, &req("b")).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "cannot install b: nothing provides b (b-1-1.ppc64le provides it but is not for aarch64)"
+        );
+    }
+}
