@@ -15,7 +15,10 @@
 //!   today; HTTP(S) next), always with a size cap;
 //! - [`primary`]: `primary.xml` → the packages with their provides,
 //!   requires, conflicts, obsoletes, weak dependencies and the file list
-//!   primary carries.
+//!   primary carries;
+//! - [`solve`]: dependency resolution with a SAT solver (resolvo):
+//!   requirements, provides and files, rich dependencies, conflicts and
+//!   obsoletes, newest first, and explanations that name the chain.
 //!
 //! Every reader bounds what it allocates by the bytes present and by the
 //! caps in [`limits`]; every error names the file and what was wrong.
