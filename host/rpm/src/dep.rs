@@ -43,7 +43,8 @@ impl Cmp {
         })
     }
 
-    fn from_op(op: &str) -> Option<Cmp> {
+    /// From an operator as written: `<`, `<=`, `=` (or `==`), `>=`, `>`.
+    pub fn from_op(op: &str) -> Option<Cmp> {
         Some(match op {
             "<" => Cmp::Lt,
             "<=" => Cmp::Le,

@@ -18,7 +18,10 @@
 //!   merged with the other packages of the image (conflicts refused);
 //! - [`primary`]: `primary.xml` → the packages with their provides,
 //!   requires, conflicts, obsoletes, weak dependencies and the file list
-//!   primary carries.
+//!   primary carries;
+//! - [`solve`]: dependency resolution with a SAT solver (resolvo):
+//!   requirements, provides and files, rich dependencies, conflicts and
+//!   obsoletes, newest first, and explanations that name the chain.
 //!
 //! Every reader bounds what it allocates by the bytes present and by the
 //! caps in [`limits`]; every error names the file and what was wrong.
@@ -30,5 +33,6 @@ pub mod metadata;
 pub mod package;
 pub mod primary;
 pub mod repomd;
+pub mod solve;
 pub mod source;
 mod xml;

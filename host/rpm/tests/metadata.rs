@@ -6,10 +6,9 @@
 mod common;
 use azl_rpm::dep::Rich;
 use azl_rpm::metadata::{self, MetadataError};
-use azl_rpm::primary;
 use azl_rpm::repomd::Repomd;
-use azl_rpm::source::{LocalDir, Source};
-use common::{build, createrepo, have, Spec};
+use azl_rpm::source::LocalDir;
+use common::{build, createrepo, have, load_primary, Spec};
 use std::process::Command;
 
 /// The reference tools are installed by scripts/setup.sh; without them
@@ -32,16 +31,6 @@ fn rpm_q(rpm: &std::path::Path, what: &str) -> Vec<String> {
         .lines()
         .map(str::to_string)
         .collect()
-}
-
-fn load_primary(dir: &std::path::Path) -> Result<Vec<primary::Package>, String> {
-    let src = LocalDir::from_url(&format!("file://{}", dir.display())).unwrap();
-    let md = src
-        .get("repodata/repomd.xml", azl_rpm::limits::REPOMD_MAX)
-        .map_err(|e| e.to_string())?;
-    let md = Repomd::parse(&md).map_err(|e| e.to_string())?;
-    let p = metadata::load(&src, md.get("primary").unwrap()).map_err(|e| e.to_string())?;
-    primary::parse(&p).map_err(|e| e.to_string())
 }
 
 #[test]

@@ -57,11 +57,22 @@ pub fn build(top: &Path, out: &Path, spec: &Spec) -> PathBuf {
         ));
         files.push_str(&format!("{path}\n"));
     }
+    // rpmbuild refuses `BuildArch: aarch64` on another host ("no
+    // compatible architectures"), but `--target aarch64` alone builds a
+    // package without binaries for it.
+    let build_arch = if spec.arch == "noarch" {
+        "BuildArch: noarch\n"
+    } else {
+        ""
+    };
     let text = format!(
-        "Name: {}\nVersion: {}\nRelease: {}\nSummary: test package {}\nLicense: MIT\nBuildArch: {}\n{}\n%description\nTest package.\n%install\n{install}\n%files\n{files}",
-        spec.name, spec.version, spec.release, spec.name, spec.arch, spec.header
+        "Name: {}\nVersion: {}\nRelease: {}\nSummary: test package {}\nLicense: MIT\n{build_arch}{}\n%description\nTest package.\n%install\n{install}\n%files\n{files}",
+        spec.name, spec.version, spec.release, spec.name, spec.header
     );
-    let sp = specs.join(format!("{}.spec", spec.name));
+    let sp = specs.join(format!(
+        "{}-{}-{}.{}.spec",
+        spec.name, spec.version, spec.release, spec.arch
+    ));
     std::fs::write(&sp, text).unwrap();
     let st = Command::new("rpmbuild")
         .arg("--define")
@@ -166,4 +177,127 @@ pub fn recompress_primary_zstd(repo: &Path) {
     std::fs::write(&md_path, md.replace(entry, &new_entry)).unwrap();
 }
 
+/// The packages of a repository made by `createrepo`.
+pub fn load_primary(dir: &Path) -> Result<Vec<azl_rpm::primary::Package>, String> {
+    use azl_rpm::source::Source;
+    let src = azl_rpm::source::LocalDir::from_url(&format!("file://{}", dir.display())).unwrap();
+    let md = src
+        .get("repodata/repomd.xml", azl_rpm::limits::REPOMD_MAX)
+        .map_err(|e| e.to_string())?;
+    let md = azl_rpm::repomd::Repomd::parse(&md).map_err(|e| e.to_string())?;
+    let p = azl_rpm::metadata::load(&src, md.get("primary").unwrap()).map_err(|e| e.to_string())?;
+    azl_rpm::primary::parse(&p).map_err(|e| e.to_string())
+}
+
+/// What Debian's dnf would install: `dnf install --assumeno` against the
+/// repository alone (no system repos, plugins, GPG or network: a
+/// `file://` repository from `--repofrompath`, a fresh install root and
+/// cache), for aarch64, without weak dependencies. The package set is
+/// read from the transaction table dnf prints ("Installing:",
+/// "Installing dependencies:" rows, not "Skipping packages with
+/// conflicts:": name, arch, [epoch:]version-release,
+/// repo, size) and returned as `name-[E:]V-R.arch`, the form
+/// [`azl_rpm::primary::Package::nevra`] prints. `Err` is dnf's output
+/// when it resolved nothing.
+pub fn dnf_install(
+    repo: &Path,
+    install: &[&str],
+    exclude: &[&str],
+) -> Result<std::collections::BTreeSet<String>, String> {
+    let root = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new("dnf");
+    cmd.arg("--installroot")
+        .arg(root.path().join("root"))
+        .args(["--releasever", "1", "--setopt=reposdir=/dev/null"])
+        .arg(format!(
+            "--setopt=cachedir={}",
+            root.path().join("cache").display()
+        ))
+        .args(["--setopt=gpgcheck=0", "--noplugins", "--repofrompath"])
+        .arg(format!("r,{}", repo.display()))
+        .args(["--repo", "r", "--forcearch", "aarch64", "--assumeno"])
+        .arg("--setopt=install_weak_deps=False");
+    for x in exclude {
+        cmd.arg(format!("--exclude={x}"));
+    }
+    cmd.arg("install").args(install).env("COLUMNS", "200");
+    let o = cmd.output().unwrap();
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    let all = format!("{out}{}", String::from_utf8_lossy(&o.stderr));
+    if !out.contains("Dependencies resolved.") || !out.contains("Transaction Summary") {
+        return Err(all);
+    }
+    let mut set = std::collections::BTreeSet::new();
+    let mut in_table = false;
+    for line in out.lines() {
+        if line.starts_with("Installing") {
+            in_table = true;
+            continue;
+        }
+        // "Skipping packages with conflicts:" lists candidates dnf passed
+        // over (best=False), not installed ones.
+        if line.starts_with("Skipping") || line.starts_with("Transaction Summary") {
+            break;
+        }
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if in_table && line.starts_with(' ') && f.len() >= 5 && f[0] != "replacing" {
+            set.insert(format!("{}-{}.{}", f[0], f[2], f[1]));
+        }
+    }
+    Ok(set)
+}
+
+/// A synthetic repository for benchmarks: `n` packages `p0…`, each
+/// requiring up to three earlier ones (some through a versioned
+/// capability, some through a rich `or`), in memory (no rpmbuild).
+pub fn synthetic(n: usize) -> Vec<azl_rpm::primary::Package> {
+    use azl_rpm::dep::{Cmp, Dep, Rich};
+    use azl_rpm::evr::Evr;
+    use azl_rpm::primary::{Package, Requirement};
+    let mut out = Vec::with_capacity(n);
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    for i in 0..n {
+        let name = format!("p{i}");
+        let evr = Evr::new(0, &format!("{}.0", 1 + i % 3), Some("1"));
+        let mut requires = Vec::new();
+        for k in 0..3 {
+            if i == 0 {
+                break;
+            }
+            let j = (next() as usize) % i;
+            let dep = match k {
+                0 => Rich::Dep(Dep::any(&format!("p{j}"))),
+                1 => Rich::Dep(Dep::new(
+                    &format!("cap{j}"),
+                    Cmp::Ge,
+                    Evr::new(0, "1.0", None),
+                )),
+                _ => Rich::Or(vec![
+                    Rich::Dep(Dep::any(&format!("p{j}"))),
+                    Rich::Dep(Dep::any(&format!("p{}", (j + 1) % i))),
+                ]),
+            };
+            requires.push(Requirement { dep, pre: false });
+        }
+        out.push(Package {
+            name: name.clone(),
+            arch: if i % 2 == 0 { "noarch" } else { "aarch64" }.into(),
+            evr: Some(evr.clone()),
+            location: format!("{name}.rpm"),
+            provides: vec![
+                Dep::new(&name, Cmp::Eq, evr.clone()),
+                Dep::new(&format!("cap{i}"), Cmp::Eq, evr),
+            ],
+            requires,
+            ..Package::default()
+        });
+    }
+    out
+}
 pub mod spec;
