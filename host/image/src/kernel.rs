@@ -1,8 +1,9 @@
 //! An unpacked kernel package directory: the kernel image to boot and the
 //! module tree of its (single) release.
 //!
-//! Layout: `boot/Image`, or exactly one `boot/vmlinuz-*`; and
-//! `lib/modules/<release>/` with exactly one release directory (may be
+//! Layout: `boot/Image`, or exactly one `boot/vmlinuz-*`, or (as Fedora's
+//! and Azure Linux's kernel RPMs ship it) `lib/modules/<release>/vmlinuz`;
+//! and `lib/modules/<release>/` with exactly one release directory (may be
 //! absent when the board loads no modules).
 use std::path::{Path, PathBuf};
 
@@ -30,7 +31,9 @@ pub struct Release {
 pub enum KernelError {
     #[error("kernel directory {0} does not exist (run scripts/kernels.sh, or fix [kernel] path / --kernel)")]
     Missing(PathBuf),
-    #[error("kernel directory {dir}: no boot/Image and no boot/vmlinuz-*")]
+    #[error(
+        "kernel directory {dir}: no boot/Image, no boot/vmlinuz-* and no lib/modules/*/vmlinuz"
+    )]
     NoImage { dir: PathBuf },
     #[error("kernel directory {dir}: no boot/Image and several boot/vmlinuz-* ({}); keep one", .list.join(", "))]
     SeveralImages { dir: PathBuf, list: Vec<String> },
@@ -78,23 +81,6 @@ impl Kernel {
         if !dir.is_dir() {
             return Err(KernelError::Missing(dir.to_path_buf()));
         }
-        let boot = dir.join("boot");
-        let image = if boot.join("Image").is_file() {
-            boot.join("Image")
-        } else {
-            let v = list(&boot, |n, p| n.starts_with("vmlinuz-") && p.is_file())?;
-            match v.as_slice() {
-                [] => return Err(KernelError::NoImage { dir: dir.into() }),
-                [one] => boot.join(one),
-                _ => {
-                    return Err(KernelError::SeveralImages {
-                        dir: dir.into(),
-                        list: v,
-                    })
-                }
-            }
-        };
-        check_image(&image)?;
         let modules = dir.join("lib/modules");
         let releases = list(&modules, |_, p| p.is_dir())?;
         let release = match releases.as_slice() {
@@ -110,6 +96,28 @@ impl Kernel {
                 })
             }
         };
+        let boot = dir.join("boot");
+        let in_modules = release
+            .as_ref()
+            .map(|r| r.dir.join("vmlinuz"))
+            .filter(|p| p.is_file());
+        let image = if boot.join("Image").is_file() {
+            boot.join("Image")
+        } else {
+            let v = list(&boot, |n, p| n.starts_with("vmlinuz-") && p.is_file())?;
+            match (v.as_slice(), in_modules) {
+                ([], Some(p)) => p,
+                ([], None) => return Err(KernelError::NoImage { dir: dir.into() }),
+                ([one], _) => boot.join(one),
+                _ => {
+                    return Err(KernelError::SeveralImages {
+                        dir: dir.into(),
+                        list: v,
+                    })
+                }
+            }
+        };
+        check_image(&image)?;
         Ok(Self {
             dir: dir.to_path_buf(),
             image,
@@ -159,6 +167,19 @@ pub(crate) mod tests {
             Err(KernelError::Missing(_))
         ));
         assert!(matches!(Kernel::open(d), Err(KernelError::NoImage { .. })));
+        // A kernel RPM's layout: the image inside its release directory.
+        let rpm = t.path().join("rpm");
+        std::fs::create_dir_all(rpm.join("lib/modules/6.1.0-1.azl3.aarch64")).unwrap();
+        std::fs::write(
+            rpm.join("lib/modules/6.1.0-1.azl3.aarch64/vmlinuz"),
+            fake_image(),
+        )
+        .unwrap();
+        let k = Kernel::open(&rpm).unwrap();
+        assert!(k
+            .image
+            .ends_with("lib/modules/6.1.0-1.azl3.aarch64/vmlinuz"));
+        assert_eq!(k.release.unwrap().name, "6.1.0-1.azl3.aarch64");
         std::fs::create_dir_all(d.join("boot")).unwrap();
         std::fs::write(d.join("boot/vmlinuz-1"), [0x1f, 0x8b, 8]).unwrap();
         let k = Kernel::open(d).unwrap();

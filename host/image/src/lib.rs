@@ -7,8 +7,8 @@
 //! Data flows one way, one module (or crate) per step:
 //!
 //! ```text
-//! config (image TOML) ─┐
-//! board (board TOML) ──┼─► rootfs (FileSet) ──┬─► initramfs (cpio.gz)
+//! config (image TOML) ─┐  packages (RPMs) ─┐
+//! board (board TOML) ──┼───────────────────┴► rootfs (FileSet) ──┬─► initramfs (cpio.gz)
 //! kernel + modules ────┘   users, services,   └─► squashfs ─► verity ─┐
 //!                          bootcfg into it        boot FAT, data ext4 ┼─► partitions (GPT)
 //!                                  reference values (attest) ─► manifest ─► sign ─► disk.img
@@ -39,6 +39,7 @@ pub mod inspect;
 pub mod kernel;
 pub mod modules;
 pub mod output;
+pub mod packages;
 pub mod pipeline;
 pub mod reproduce;
 pub mod rootfs;

@@ -20,7 +20,7 @@ use crate::rootfs::{Conflict, Content, FileSet, Node, Origin};
 use crate::services::ServiceError;
 use crate::users::UserError;
 use crate::{bootcfg, files, services, skeleton, users::UserDb};
-use crate::{budget, bundle, diskimage};
+use crate::{budget, bundle, diskimage, packages};
 use azl_formats::envelope::Enveloped;
 use azl_formats::services::TableError;
 use azl_formats::{paths, BootConfig, FormatError, ServiceTable};
@@ -67,6 +67,9 @@ pub struct BuildOptions {
     /// The root slot to fill (`imagegen bundle --slot`); `None`: root-a, as
     /// `imagegen build` does.
     pub slot: Option<String>,
+    /// `--locked`: install exactly the packages of the lock file next to
+    /// the config ([`packages::lock::FILE`]), never a new resolution.
+    pub locked: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -145,6 +148,16 @@ pub enum BuildError {
     BundleNoDisk { board: String },
     #[error("bundle: {0}")]
     Bundle(#[from] crate::bundle::BundleBuildError),
+    #[error("packages: {0}")]
+    Packages(#[from] Box<packages::PackagesError>),
+    #[error("packages: {0}")]
+    Place(#[from] packages::place::PlaceError),
+    #[error(transparent)]
+    KernelRpm(#[from] packages::kernel::KernelRpmError),
+    #[error(transparent)]
+    Lock(#[from] packages::lock::LockError),
+    #[error("{0}: the image config installs no packages ([packages] or [kernel] rpm), so there is nothing to lock")]
+    NothingToLock(PathBuf),
 }
 
 /// Everything a build produced, in memory.
@@ -170,6 +183,12 @@ pub struct Image {
     pub kernel_size: u64,
     /// Problems with the key file worth telling (e.g. loose permissions).
     pub key_warnings: Vec<String>,
+    /// The RPMs installed (kernel package included), and the lock that
+    /// names exactly them (`None`: no packages).
+    pub packages: Vec<packages::Installed>,
+    pub lock: Option<packages::lock::Lock>,
+    /// The packages' scripts that were not run.
+    pub scriptlets: Vec<azl_rpm::package::scriptlets::Skipped>,
 }
 
 /// `SOURCE_DATE_EPOCH`, or 0 when unset or empty.
@@ -215,29 +234,47 @@ pub struct Checked {
     /// service table are still empty.
     pub set: FileSet,
     pub services: ServiceTable,
+    /// What `[packages]` / `[kernel] rpm` installed (files already in `set`
+    /// but the kernel package's).
+    pub packages: Option<packages::Packages>,
 }
 
 /// Check everything in the image config that needs neither the board nor
 /// the kernel, reporting every problem at once. `board_given` and
 /// `kernel_given` say whether the command line supplies what the config
-/// may leave out.
+/// may leave out. The packages are installed here (resolved, or exactly
+/// `lock`), once the config's own sections are sound, so services can
+/// name their files.
 pub fn check(
     cfg: &Config,
     env: &dyn Env,
     board_given: bool,
     kernel_given: bool,
+    lock: Option<&packages::lock::Lock>,
 ) -> Result<Checked, BuildError> {
     let mut d = Diagnostics::<CheckProblem>::new();
     let settings = cfg.image_settings(env, &mut d);
     if settings.board.is_none() && !board_given && cfg.doc.image.board.is_none() {
         d.push(cfg.source.file_loc(), ImageError::NoBoard);
     }
-    if settings.kernel.is_none() && !kernel_given && cfg.doc.kernel.path.is_none() {
+    if settings.kernel.is_none()
+        && !kernel_given
+        && cfg.doc.kernel.path.is_none()
+        && cfg.doc.kernel.rpm.is_none()
+    {
         d.push(cfg.source.file_loc(), ImageError::NoKernel);
     }
     let users = UserDb::compile(cfg, &mut d);
     let mut set = FileSet::new();
     skeleton::add_base(&mut set, Vec::new(), &settings.hostname, &users).map_err(internal("/"))?;
+    let packages = match &settings.packages {
+        Some(p) if d.is_empty() => {
+            let installed = packages::install(p, lock).map_err(Box::new)?;
+            packages::place::place(&mut set, &installed.tree, &users)?;
+            Some(installed)
+        }
+        _ => None,
+    };
     files::add_config_files(cfg, env, &mut set, &mut d);
     let services = services::compile(cfg, &users, &set, &mut d);
     d.finish()?;
@@ -246,6 +283,7 @@ pub fn check(
         users,
         set,
         services,
+        packages,
     })
 }
 
@@ -307,19 +345,41 @@ fn compile_keyed(
 ) -> Result<(Image, Option<SigningKey>), BuildError> {
     let mtime = source_date_epoch(env)?;
     let cfg = Config::load(&opts.config)?;
+    let lock = match opts.locked {
+        true => Some(packages::lock::Lock::read(&lock_path(&cfg))?),
+        false => None,
+    };
 
-    // 1. The config on its own: every problem at once.
+    // 1. The config on its own (and its packages): every problem at once.
     let Checked {
         settings,
         users,
         mut set,
         services,
-    } = check(&cfg, env, opts.board.is_some(), opts.kernel.is_some())?;
+        packages,
+    } = check(
+        &cfg,
+        env,
+        opts.board.is_some(),
+        opts.kernel.is_some(),
+        lock.as_ref(),
+    )?;
     let board_ref = match &opts.board {
         Some(b) => Some(BoardRef::classify(b, Path::new("."))),
         None => settings.board.clone(),
     };
-    let kernel_dir = opts.kernel.clone().or_else(|| settings.kernel.clone());
+    let kernel_rpm = match packages.as_ref().and_then(|p| p.kernel.as_ref()) {
+        Some((k, items)) if opts.kernel.is_none() => {
+            let cache = crate::expand::expand("${AZL_CACHE}", env).unwrap_or_default();
+            Some(packages::kernel::materialize(Path::new(&cache), k, items)?)
+        }
+        _ => None,
+    };
+    let kernel_dir = opts
+        .kernel
+        .clone()
+        .or(kernel_rpm)
+        .or_else(|| settings.kernel.clone());
     let missing = |kind: ImageError| -> BuildError {
         Problems(vec![Located {
             loc: cfg.source.file_loc(),
@@ -491,8 +551,38 @@ fn compile_keyed(
         public_key,
         key_warnings,
         kernel_size,
+        lock: packages
+            .as_ref()
+            .map(|p| packages::lock::Lock::of(&p.installed)),
+        scriptlets: packages
+            .as_ref()
+            .map(|p| p.scriptlets.clone())
+            .unwrap_or_default(),
+        packages: packages.map(|p| p.installed).unwrap_or_default(),
     };
     Ok((image, key))
+}
+
+/// Where the lock file of `cfg` lives: next to it.
+pub fn lock_path(cfg: &Config) -> PathBuf {
+    cfg.source.dir().join(packages::lock::FILE)
+}
+
+/// `imagegen lock`: resolve, fetch and check the config's packages (as a
+/// build would) and return the lock naming exactly them, with its path.
+pub fn lock(config: &Path, env: &dyn Env) -> Result<(packages::lock::Lock, PathBuf), BuildError> {
+    let cfg = Config::load(config)?;
+    let mut d = Diagnostics::<CheckProblem>::new();
+    let settings = cfg.image_settings(env, &mut d);
+    d.finish()?;
+    let p = settings
+        .packages
+        .ok_or_else(|| BuildError::NothingToLock(config.to_path_buf()))?;
+    let installed = packages::install(&p, None).map_err(Box::new)?;
+    Ok((
+        packages::lock::Lock::of(&installed.installed),
+        lock_path(&cfg),
+    ))
 }
 
 /// Write `image` to `out`.

@@ -67,6 +67,26 @@ impl fmt::Display for Summary<'_> {
                 svcs.join(" → ")
             }
         )?;
+        if !i.packages.is_empty() {
+            let names: Vec<String> = i
+                .packages
+                .iter()
+                .map(|p| format!("{}-{}.{}", p.name, p.evr, p.arch))
+                .collect();
+            writeln!(f, "  packages   {}: {}", names.len(), names.join(", "))?;
+        }
+        for s in &i.scriptlets {
+            // Never run: what the script would have done, for the config to provide.
+            write!(
+                f,
+                "  not run    {} {} ({})",
+                s.package, s.kind, s.interpreter
+            )?;
+            if !s.would.is_empty() {
+                write!(f, ": {}", s.would.join("; "))?;
+            }
+            writeln!(f)?;
+        }
         if let Some(d) = &i.disk {
             let sig = match &d.signed.signature {
                 Some(s) => format!("signed by key {}", azl_formats::manifest::Hex(&s.key_id)),

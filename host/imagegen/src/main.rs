@@ -41,6 +41,10 @@ struct Inputs {
     /// aarch64 init binary (overrides [image] init and $AZL_INIT).
     #[arg(long, value_name = "PATH")]
     init: Option<PathBuf>,
+    /// Install exactly the packages of imagegen.lock (next to the config),
+    /// failing if a repository no longer has one of them byte for byte.
+    #[arg(long)]
+    locked: bool,
 }
 
 impl Inputs {
@@ -59,6 +63,7 @@ impl Inputs {
             key,
             insecure_unsigned,
             slot,
+            locked: self.locked,
         }
     }
 }
@@ -110,6 +115,17 @@ enum Command {
         /// Refused: bundles are always signed (accepted only to say so).
         #[arg(long, hide = true)]
         insecure_unsigned: bool,
+    },
+    /// Resolve the config's [packages] (and [kernel] rpm) against its
+    /// [[repo]]s, fetch and check every RPM, and write imagegen.lock next to
+    /// the config: the exact name, EVR, arch, repository and sha256 of each.
+    Lock {
+        /// Image config (TOML).
+        #[arg(long, short = 'c', value_name = "FILE")]
+        config: PathBuf,
+        /// Write the lock here instead of next to the config.
+        #[arg(long, short = 'o', value_name = "FILE")]
+        out: Option<PathBuf>,
     },
     /// Boot a built image in QEMU; exits with QEMU's exit code (124 on --timeout).
     Run {
@@ -381,11 +397,37 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Lock { config, out } => lock(&config, out),
         Command::Keygen { out, force } => keygen(&out, force),
         Command::Inspect { image, json, key } => inspect(image, key, json),
         Command::Attest { command } => attest(command),
     };
     ExitCode::from(u8::try_from(code).unwrap_or(1))
+}
+
+fn lock(config: &std::path::Path, out: Option<PathBuf>) -> i32 {
+    let written = pipeline::lock(config, &ProcessEnv).and_then(|(lock, path)| {
+        let path = out.unwrap_or(path);
+        lock.write(&path)?;
+        Ok((lock, path))
+    });
+    match written {
+        Ok((lock, path)) => {
+            for p in &lock.packages {
+                outln!("locked {} from {} (sha256 {})", p.nevra(), p.repo, p.sha256);
+            }
+            outln!(
+                "wrote {} ({} packages)",
+                path.display(),
+                lock.packages.len()
+            );
+            0
+        }
+        Err(e) => {
+            eprintln!("imagegen: error: {e}");
+            1
+        }
+    }
 }
 
 fn keygen(out: &std::path::Path, force: bool) -> i32 {

@@ -58,7 +58,14 @@ fn text(f: &Fixture, body: &str) -> String {
 fn run(text: &str) -> Result<Checked, String> {
     let cfg = Config::parse(SourceFile::new("demo.toml".into(), text.to_string()))
         .map_err(|e| e.to_string())?;
-    check(&cfg, &MapEnv::new([("HOME", "/home/u")]), false, false).map_err(|e| e.to_string())
+    check(
+        &cfg,
+        &MapEnv::new([("HOME", "/home/u")]),
+        false,
+        false,
+        None,
+    )
+    .map_err(|e| e.to_string())
 }
 
 fn ok(body: &str) -> Checked {

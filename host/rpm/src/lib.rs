@@ -11,6 +11,7 @@
 //! - [`metadata`]: loading one of those files: size-capped, checksum
 //!   checked against repomd before and after decompression (gzip, xz,
 //!   zstd);
+//! - [`repo`]: a repository's package list (repomd → primary);
 //! - [`source`]: where a repository's files come from (a local directory
 //!   today; HTTP(S) next), always with a size cap;
 //! - [`package`]: one RPM file — checksum, digests, OpenPGP signature —
@@ -32,7 +33,10 @@ pub mod limits;
 pub mod metadata;
 pub mod package;
 pub mod primary;
+pub mod repo;
 pub mod repomd;
 pub mod solve;
 pub mod source;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod xml;

@@ -26,6 +26,8 @@ pub enum ConfigErrorKind {
     Image(#[from] ImageError),
     #[error(transparent)]
     Update(super::update::UpdateError),
+    #[error(transparent)]
+    Packages(super::packages::PackagesConfigError),
 }
 
 /// Problems in `[image]` and `[kernel]`.
@@ -41,6 +43,6 @@ pub enum ImageError {
     BadCmdline,
     #[error("no board: set `board` in [image] or pass --board")]
     NoBoard,
-    #[error("no kernel: set `path` in [kernel] or pass --kernel")]
+    #[error("no kernel: set `path` or `rpm` in [kernel], or pass --kernel")]
     NoKernel,
 }

@@ -1,11 +1,13 @@
 //! The image config (`image.toml`): its TOML schema, loading with line
 //! numbers, and the checks of the `[image]` and `[kernel]` sections (and,
-//! in [`update`], of `[update]`).
+//! in [`update`], of `[update]`, in [`packages`], of `[[repo]]` and
+//! `[packages]`).
 //!
 //! Unknown keys are rejected (`deny_unknown_fields`), values that errors
 //! point at are `toml::Spanned`. `[[user]]`, `[[file]]` and `[[service]]`
 //! are checked by [`crate::users`], [`crate::rootfs`] and [`crate::services`].
 pub mod error;
+pub mod packages;
 pub mod update;
 pub mod values;
 
@@ -35,6 +37,11 @@ pub struct ImageConfig {
     pub service: Vec<Spanned<ServiceEntry>>,
     /// How a trial boot is judged and committed (defaults when absent).
     pub update: Option<update::UpdateSection>,
+    /// RPM repositories ([`packages`]).
+    #[serde(default)]
+    pub repo: Vec<Spanned<packages::RepoEntry>>,
+    /// What to install from them.
+    pub packages: Option<Spanned<packages::PackagesSection>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -73,6 +80,8 @@ pub enum RootMode {
 pub struct KernelSection {
     /// Unpacked kernel package directory.
     pub path: Option<Spanned<String>>,
+    /// The RPM (from the `[[repo]]`s) whose kernel and modules to use, instead of `path`.
+    pub rpm: Option<Spanned<String>>,
     /// Appended to the board's cmdline.
     pub cmdline: Option<Spanned<String>>,
 }
@@ -210,6 +219,8 @@ pub struct ImageSettings {
     pub seed: String,
     /// `[update]`, checked.
     pub update: azl_formats::UpdatePolicy,
+    /// `[[repo]]`, `[packages]`, `[kernel] rpm`, checked (`None`: no packages).
+    pub packages: Option<packages::PackageSettings>,
 }
 
 impl Config {
@@ -316,8 +327,10 @@ impl Config {
             &mut |v, d| self.resolve_path("verifier_key", v, env, d),
             diags,
         );
+        let packages = packages::check(self, env, diags);
         ImageSettings {
             update,
+            packages,
             name: img.name.get_ref().clone(),
             version: img.version.get_ref().clone(),
             security_version: img.security_version,

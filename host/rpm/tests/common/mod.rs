@@ -300,4 +300,8 @@ pub fn synthetic(n: usize) -> Vec<azl_rpm::primary::Package> {
     }
     out
 }
-pub mod spec;
+/// The fixture builders shared with the end-to-end tests.
+#[allow(unused_imports)]
+pub mod spec {
+    pub use azl_rpm::testing::{build_spec, Key};
+}

@@ -1,7 +1,18 @@
-//! RPMs from whole spec files (rpmbuild), and OpenPGP keys (gpg, batch
-//! mode) to sign them with `rpmsign`.
+//! Test fixtures made with the reference tools (feature `testing`, for
+//! this crate's tests and the end-to-end tests): RPMs from whole spec
+//! files (`rpmbuild`), OpenPGP keys (`gpg`, batch mode) that sign them
+//! (`rpmsign`), repodata (`createrepo_c`). Panics on any failure, with the
+//! tool's stderr.
+#![allow(clippy::unwrap_used, clippy::panic, clippy::expect_used)]
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+/// `createrepo_c` over `dir` (no sqlite databases).
+pub fn createrepo(dir: &Path) {
+    run(Command::new("createrepo_c")
+        .args(["--quiet", "--no-database"])
+        .arg(dir));
+}
 
 fn run(cmd: &mut Command) -> std::process::Output {
     let o = cmd.output().unwrap();

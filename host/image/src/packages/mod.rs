@@ -1,0 +1,238 @@
+//! Packages from RPM repositories (docs/packages.md): the `[[repo]]`s are
+//! loaded, what `[packages] install` asks for (and the `[kernel] rpm`) is
+//! resolved — or taken exactly from the lock file — each RPM fetched,
+//! checked against its repository's checksum and key and unpacked in
+//! memory (all by `azl-rpm`), and the files merged into one tree that
+//! [`place`] adds to the image's file set. No scriptlet is run; the
+//! result lists the ones skipped.
+//!
+//! The kernel package's files do not go into the root: [`kernel`] puts
+//! them in a cache directory that is used like `[kernel] path`.
+pub mod kernel;
+pub mod lock;
+pub mod place;
+
+use crate::config::packages::{PackageSettings, RepoSettings};
+use azl_rpm::package::entries::Options;
+use azl_rpm::package::scriptlets::Skipped;
+use azl_rpm::package::tree::{Tree, TreeError};
+use azl_rpm::package::{self, Keyring, PackageError, Trust};
+use azl_rpm::primary::Package;
+use azl_rpm::repo::RepoError;
+use azl_rpm::solve::{self, Repo, Request, SolveError};
+use azl_rpm::source::{LocalDir, Source, SourceError};
+use lock::Lock;
+use std::path::PathBuf;
+
+/// Largest key file read.
+const KEY_MAX: u64 = 1 << 20;
+
+/// One installed package, as the lock file and the SBOM record it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Installed {
+    pub name: String,
+    /// `[epoch:]version-release`.
+    pub evr: String,
+    pub arch: String,
+    pub repo: String,
+    /// Of the .rpm file.
+    pub sha256: String,
+    pub license: String,
+    /// Relative to the repository's base.
+    pub location: String,
+}
+
+/// What [`install`] produced.
+#[derive(Debug, Default)]
+pub struct Packages {
+    /// Sorted by name, EVR, arch (the solver's order).
+    pub installed: Vec<Installed>,
+    /// Every file of every package but the kernel's.
+    pub tree: Tree,
+    /// The kernel package's files (`[kernel] rpm`).
+    pub kernel: Option<(Installed, Vec<azl_rpm::package::entries::Item>)>,
+    pub scriptlets: Vec<Skipped>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PackagesError {
+    #[error("repository {repo}: {err}")]
+    Source { repo: String, err: SourceError },
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+    #[error("repository {repo}: gpgkey {path}: {err}")]
+    KeyRead {
+        repo: String,
+        path: PathBuf,
+        err: azl_fileread::ReadError,
+    },
+    #[error("repository {repo}: {err}")]
+    Key { repo: String, err: PackageError },
+    #[error("cannot resolve [packages]: {0}")]
+    Solve(#[from] SolveError),
+    #[error("repository {repo}: {err}")]
+    Package { repo: String, err: PackageError },
+    #[error("repository {repo}: {location} is {got}, but the metadata names {want}")]
+    NotTheNamed {
+        repo: String,
+        location: String,
+        got: String,
+        want: String,
+    },
+    #[error("{0}")]
+    Tree(#[from] TreeError),
+    #[error(transparent)]
+    Lock(#[from] lock::LockError),
+    #[error("[kernel] rpm = {0:?}: no package of that name was installed")]
+    NoKernelPackage(String),
+}
+
+struct Loaded {
+    settings: RepoSettings,
+    source: Box<dyn Source>,
+    keys: Option<Keyring>,
+}
+
+fn open_repo(r: &RepoSettings) -> Result<(Loaded, Vec<Package>), PackagesError> {
+    let source: Box<dyn Source> =
+        Box::new(
+            LocalDir::from_url(&r.baseurl).map_err(|err| PackagesError::Source {
+                repo: r.name.clone(),
+                err,
+            })?,
+        );
+    let keys = match &r.gpgkey {
+        None => None,
+        Some(path) => {
+            let bytes =
+                azl_fileread::read(path, KEY_MAX).map_err(|err| PackagesError::KeyRead {
+                    repo: r.name.clone(),
+                    path: path.clone(),
+                    err,
+                })?;
+            let k = Keyring::from_armored(&path.display().to_string(), &bytes).map_err(|err| {
+                PackagesError::Key {
+                    repo: r.name.clone(),
+                    err,
+                }
+            })?;
+            Some(k)
+        }
+    };
+    let packages = azl_rpm::repo::load(&r.name, source.as_ref())?;
+    Ok((
+        Loaded {
+            settings: r.clone(),
+            source,
+            keys,
+        },
+        packages,
+    ))
+}
+
+/// Resolve (or follow `lock`), fetch, check and unpack everything `p`
+/// asks for.
+pub fn install(p: &PackageSettings, locked: Option<&Lock>) -> Result<Packages, PackagesError> {
+    let mut loaded = Vec::new();
+    let mut repos = Vec::new();
+    for r in &p.repos {
+        let (l, packages) = open_repo(r)?;
+        loaded.push(l);
+        repos.push(Repo {
+            name: r.name.clone(),
+            packages,
+        });
+    }
+    let chosen: Vec<(usize, &Package)> = match locked {
+        Some(lock) => lock.find(&repos)?,
+        None => {
+            let mut install = p.install.clone();
+            install.extend(p.kernel_rpm.iter().cloned());
+            let req = Request {
+                install,
+                exclude: p.exclude.clone(),
+                weak_deps: p.weak_deps,
+                ..Request::default()
+            };
+            let solution = solve::resolve(&repos, &req)?;
+            solution
+                .packages
+                .iter()
+                .map(|c| {
+                    let i = repos.iter().position(|r| r.name == c.repo).unwrap_or(0);
+                    (i, c.package)
+                })
+                .collect()
+        }
+    };
+    let mut out = Packages::default();
+    for (i, meta) in chosen {
+        let Some(repo) = loaded.get(i) else { continue };
+        let (installed, checked) = fetch(repo, meta)?;
+        if let Some(lock) = locked {
+            lock.check_fetched(&installed)?;
+        }
+        let items = checked
+            .unpack(&Options::default())
+            .map_err(|err| PackagesError::Package {
+                repo: repo.settings.name.clone(),
+                err,
+            })?;
+        out.scriptlets.extend(checked.scriptlets());
+        if p.kernel_rpm.as_deref() == Some(installed.name.as_str()) {
+            out.kernel = Some((installed.clone(), items));
+        } else {
+            out.tree.add(&checked.nevra, items)?;
+        }
+        out.installed.push(installed);
+    }
+    if let Some(k) = &p.kernel_rpm {
+        if out.kernel.is_none() {
+            return Err(PackagesError::NoKernelPackage(k.clone()));
+        }
+    }
+    Ok(out)
+}
+
+/// The RPM `meta` names, read with its declared size as the cap and
+/// checked ([`package::check`]); it must be the package the metadata says.
+fn fetch(repo: &Loaded, meta: &Package) -> Result<(Installed, package::Checked), PackagesError> {
+    let name = &repo.settings.name;
+    let perr = |err| PackagesError::Package {
+        repo: name.clone(),
+        err,
+    };
+    let bytes = repo
+        .source
+        .get(&meta.location, meta.package_size.max(1))
+        .map_err(|err| PackagesError::Source {
+            repo: name.clone(),
+            err,
+        })?;
+    let trust = match (&repo.keys, repo.settings.gpgcheck) {
+        (Some(k), true) => Trust::Keys(k),
+        _ => Trust::NoSignature,
+    };
+    let checked =
+        package::check(&meta.location, &bytes, meta.checksum.as_ref(), trust).map_err(perr)?;
+    let want = meta.nevra();
+    if checked.nevra != want {
+        return Err(PackagesError::NotTheNamed {
+            repo: name.clone(),
+            location: meta.location.clone(),
+            got: checked.nevra.clone(),
+            want,
+        });
+    }
+    let sha256 = azl_rpm::metadata::digest_hex(azl_rpm::repomd::Algorithm::Sha256, &bytes);
+    let installed = Installed {
+        name: checked.name.clone(),
+        evr: checked.evr.to_string(),
+        arch: checked.arch.clone(),
+        repo: name.clone(),
+        sha256,
+        license: checked.license.clone(),
+        location: meta.location.clone(),
+    };
+    Ok((installed, checked))
+}

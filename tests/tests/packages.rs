@@ -1,0 +1,189 @@
+//! An image built from RPMs: busybox and the kernel come from packages
+//! made by rpmbuild, signed with a gpg key by rpmsign, in a repository made
+//! by createrepo_c; `imagegen lock` pins them, `imagegen build --locked`
+//! installs exactly those, and the image boots in QEMU. A repository whose
+//! package changed under the lock fails the locked build, naming it.
+use azl_e2e::*;
+use azl_rpm::testing::{build_spec, createrepo, Key};
+use std::path::{Path, PathBuf};
+
+fn spec(name: &str, release: &str, install: &str, files: &str) -> String {
+    format!(
+        "Name: {name}\nVersion: 1.0\nRelease: {release}\nSummary: {name} for the azl-edge e2e test\n\
+         License: GPL-2.0-only\nAutoReqProv: no\n%global debug_package %{{nil}}\n\
+         %define __os_install_post %{{nil}}\n%description\nTest package.\n\
+         %install\n{install}\n%files\n{files}\n"
+    )
+}
+
+/// busybox (aarch64, static) with /bin/sh and a few applets as symlinks,
+/// and a %pre script (never run) to show up in the build summary.
+fn busybox_rpm(top: &Path, repo: &Path, release: &str, build: &str) -> PathBuf {
+    let bb = busybox();
+    let mut install = format!(
+        "mkdir -p %{{buildroot}}/bin %{{buildroot}}/etc\ninstall -m 0755 {} %{{buildroot}}/bin/busybox\n\
+         echo {build} > %{{buildroot}}/etc/busybox.build\n",
+        bb.display()
+    );
+    let mut files = String::from("%attr(0755,root,root) /bin/busybox\n/etc/busybox.build\n");
+    for a in ["sh", "echo", "cat", "sleep", "uname"] {
+        install.push_str(&format!("ln -s busybox %{{buildroot}}/bin/{a}\n"));
+        files.push_str(&format!("/bin/{a}\n"));
+    }
+    let text = spec("busybox", release, &install, &files).replace(
+        "%description",
+        "%pre\ngetent group wheel >/dev/null || groupadd -r wheel\n%description",
+    );
+    build_spec(
+        top,
+        repo,
+        ("busybox", "1.0", release, "aarch64"),
+        &text,
+        "w19.zstdio",
+    )
+}
+
+/// The small kernel as Fedora ships kernel-core: the Image inside its
+/// release directory, with modules.builtin.
+fn kernel_rpm(top: &Path, repo: &Path) -> PathBuf {
+    let k = Kernel::Small.dir();
+    let release = std::fs::read_to_string(k.join("release")).unwrap();
+    let release = release.trim();
+    let m = format!("/lib/modules/{release}");
+    let mut install = format!(
+        "mkdir -p %{{buildroot}}{m}\ninstall -m 0644 {} %{{buildroot}}{m}/vmlinuz\n",
+        k.join("boot/Image").display()
+    );
+    let mut files = format!("%dir {m}\n{m}/vmlinuz\n");
+    for f in ["modules.builtin", "modules.builtin.modinfo"] {
+        let src = k.join(&m[1..]).join(f);
+        if src.is_file() {
+            install.push_str(&format!(
+                "install -m 0644 {} %{{buildroot}}{m}/{f}\n",
+                src.display()
+            ));
+            files.push_str(&format!("{m}/{f}\n"));
+        }
+    }
+    build_spec(
+        top,
+        repo,
+        ("kernel", "1.0", "1", "aarch64"),
+        &spec("kernel", "1", &install, &files),
+        "w6.xzdio",
+    )
+}
+
+fn config(repo: &Path, key: &Path) -> String {
+    format!(
+        "[image]\nname = \"rpmimg\"\nversion = \"1.0.0\"\nhostname = \"testhost\"\nroot = \"disk\"\n\
+         board = \"qemu-virt\"\ninit = {}\n\n\
+         [[repo]]\nname = \"local\"\nbaseurl = {}\ngpgkey = {}\n\n\
+         [packages]\ninstall = [\"/bin/sh\"]\n\n[kernel]\nrpm = \"kernel\"\n\n\
+         [[service]]\nname = \"hello\"\nexec = [\"/bin/sh\", \"-c\", \"echo rpm-userland=$(uname -r); /sbin/initctl poweroff\"]\n\
+         restart = \"never\"\n",
+        toml_str(&init_binary().display().to_string()),
+        toml_str(&format!("file://{}", repo.display())),
+        toml_str(&key.display().to_string()),
+    )
+}
+
+fn imagegen_in(dir: &Path, args: &[&str]) -> CmdResult {
+    let mut cmd = std::process::Command::new(imagegen());
+    cmd.args(args).current_dir(dir);
+    run(cmd)
+}
+
+#[test]
+fn an_image_from_signed_rpms_locks_builds_and_boots() {
+    let dir = tempdir();
+    let d = dir.path();
+    let repo = d.join("repo");
+    let top = d.join("rpmbuild");
+    let gpg = Key::new(d, "azl e2e <e2e@azl-edge.invalid>");
+    let bb = busybox_rpm(&top, &repo, "1", "first");
+    let kernel = kernel_rpm(&top, &repo);
+    for p in [&bb, &kernel] {
+        gpg.sign(p);
+    }
+    createrepo(&repo);
+    let pubkey = d.join("RPM-GPG-KEY-e2e");
+    std::fs::write(&pubkey, gpg.public()).unwrap();
+    let cfg = d.join("image.toml");
+    std::fs::write(&cfg, config(&repo, &pubkey)).unwrap();
+    let key = keygen(d, "signing.key");
+
+    // imagegen lock: both packages pinned with their sha256.
+    let cfg_s = cfg.display().to_string();
+    let r = imagegen_in(d, &["lock", "-c", &cfg_s]);
+    assert!(r.ok, "imagegen lock failed:\n{}{}", r.stdout, r.stderr);
+    let lock = std::fs::read_to_string(d.join("imagegen.lock")).unwrap();
+    for (p, file) in [("busybox", &bb), ("kernel", &kernel)] {
+        let bytes = std::fs::read(file).unwrap();
+        let sha: String = ring::digest::digest(&ring::digest::SHA256, &bytes)
+            .as_ref()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert!(lock.contains(&format!("name = \"{p}\"")), "{lock}");
+        assert!(lock.contains(&sha), "{p} sha256 {sha} not in\n{lock}");
+    }
+
+    // build --locked, and boot it: PID 1 starts the RPM's busybox shell.
+    let out = d.join("out");
+    let out_s = out.display().to_string();
+    let key_s = key.display().to_string();
+    let r = imagegen_in(
+        d,
+        &[
+            "build", "-c", &cfg_s, "-o", &out_s, "--key", &key_s, "--locked",
+        ],
+    );
+    assert!(
+        r.ok,
+        "imagegen build --locked failed:\n{}{}",
+        r.stdout, r.stderr
+    );
+    assert!(
+        r.stdout
+            .contains("packages   2: busybox-1.0-1.aarch64, kernel-1.0-1.aarch64"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("not run    busybox-1.0-1.aarch64 %pre (/bin/sh): getent group wheel >/dev/null || groupadd -r wheel"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("rpm-kernels"),
+        "kernel not from the RPM:\n{}",
+        r.stdout
+    );
+    let b = boot(&out, &Boot::default());
+    let release = std::fs::read_to_string(Kernel::Small.dir().join("release")).unwrap();
+    assert_eq!(b.value("rpm-userland"), release.trim(), "{}", b.dump());
+    b.assert_clean_poweroff();
+
+    // The repository's busybox is rebuilt (same NEVRA, other content): --locked refuses it.
+    let bb2 = busybox_rpm(&d.join("rpmbuild2"), &repo, "1", "second");
+    assert_eq!(bb2, bb);
+    gpg.sign(&bb2);
+    createrepo(&repo);
+    let r = imagegen_in(
+        d,
+        &[
+            "build", "-c", &cfg_s, "-o", &out_s, "--key", &key_s, "--locked",
+        ],
+    );
+    assert!(
+        !r.ok,
+        "locked build accepted a changed package:\n{}",
+        r.stdout
+    );
+    assert!(r.stderr.contains("busybox-1.0-1.aarch64"), "{}", r.stderr);
+    assert!(r.stderr.contains("another content"), "{}", r.stderr);
+    // Without --locked the build takes the repository as it is now.
+    let r = imagegen_in(d, &["build", "-c", &cfg_s, "-o", &out_s, "--key", &key_s]);
+    assert!(r.ok, "{}{}", r.stdout, r.stderr);
+}
