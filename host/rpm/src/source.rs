@@ -113,7 +113,10 @@ mod tests {
         assert_eq!(open("repo").unwrap().url(), "file://repo");
         for bad in ["ftp://x/r", "file://relative", "rsync://x"] {
             let e = open(bad).err().unwrap();
-            assert!(matches!(&e, SourceError::Unsupported(u) if u == bad), "{bad}: {e}");
+            assert!(
+                matches!(&e, SourceError::Unsupported(u) if u == bad),
+                "{bad}: {e}"
+            );
             assert!(e.to_string().contains(bad), "{e}");
         }
     }

@@ -58,7 +58,10 @@ pub enum HttpError {
     Proxy { proxy: String, err: String },
     #[error("the server answered {status}{}", via_text(via))]
     Status { status: u16, via: Option<String> },
-    #[error("larger than the {max} bytes allowed for this file ({how}){}", via_text(via))]
+    #[error(
+        "larger than the {max} bytes allowed for this file ({how}){}",
+        via_text(via)
+    )]
     TooLarge {
         max: u64,
         how: &'static str,
@@ -71,10 +74,7 @@ pub enum HttpError {
     #[error("answered {status} without a usable Location header")]
     BadRedirect { status: u16 },
     #[error("timed out ({phase}){}", via_text(via))]
-    Timeout {
-        phase: String,
-        via: Option<String>,
-    },
+    Timeout { phase: String, via: Option<String> },
     #[error("{err}{}", via_text(via))]
     Transport { err: String, via: Option<String> },
     #[error("reading the body: {err}{}", via_text(via))]
@@ -300,7 +300,10 @@ mod tests {
         assert_eq!(resolve(b, "https://m/r/x").unwrap(), "https://m/r/x");
         assert_eq!(resolve(b, "//m/x").unwrap(), "http://m/x");
         assert_eq!(resolve(b, "/other/x").unwrap(), "http://h:1/other/x");
-        assert_eq!(resolve(b, "y.xml").unwrap(), "http://h:1/repo/repodata/y.xml");
+        assert_eq!(
+            resolve(b, "y.xml").unwrap(),
+            "http://h:1/repo/repodata/y.xml"
+        );
         assert_eq!(
             resolve("http://h?q=/a", "z").unwrap(),
             "http://h/z",
@@ -350,7 +353,13 @@ mod tests {
             "{e}"
         );
         assert!(
-            matches!(e, SourceError::Http { err: HttpError::Transport { .. }, .. }),
+            matches!(
+                e,
+                SourceError::Http {
+                    err: HttpError::Transport { .. },
+                    ..
+                }
+            ),
             "{e}"
         );
     }
