@@ -300,4 +300,5 @@ pub fn synthetic(n: usize) -> Vec<azl_rpm::primary::Package> {
     }
     out
 }
+pub mod http;
 pub mod spec;
