@@ -363,4 +363,36 @@ mod tests {
             "{e}"
         );
     }
+
+    #[test]
+    fn a_server_that_never_answers_times_out() {
+        // Accepts and reads, never writes; the listener lives for the test.
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let t = std::thread::spawn(move || {
+            let (mut c, _) = l.accept().unwrap();
+            let mut buf = [0u8; 1024];
+            let _ = std::io::Read::read(&mut c, &mut buf);
+            std::thread::sleep(Duration::from_secs(2));
+        });
+        let opts = HttpOptions {
+            timeout: Duration::from_millis(300),
+            ..HttpOptions::default()
+        };
+        let h = Http::with_options(&format!("http://127.0.0.1:{port}/r"), opts).unwrap();
+        let start = Instant::now();
+        let e = h.get("x", 10).unwrap_err();
+        assert!(start.elapsed() < Duration::from_secs(2), "{e}");
+        assert!(
+            matches!(
+                e,
+                SourceError::Http {
+                    err: HttpError::Timeout { .. },
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        t.join().unwrap();
+    }
 }
