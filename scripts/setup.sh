@@ -19,6 +19,7 @@ PKGS=(
   busybox-static                                       # baseline (host); arm64 fetched below
   ipxe-qemu                                            # efi-virtio.rom for QEMU's default virtio-net-pci NIC
   rpm createrepo-c dnf                                 # RPM fixtures, repodata and the resolver cross-check
+  nginx                                                # loopback HTTP server for the azl-rpm HTTP source tests
 )
 
 missing=()

@@ -12,8 +12,14 @@
 //!   checked against repomd before and after decompression (gzip, xz,
 //!   zstd);
 //! - [`repo`]: a repository's package list (repomd → primary);
-//! - [`source`]: where a repository's files come from (a local directory
-//!   today; HTTP(S) next), always with a size cap;
+//! - [`source`]: where a repository's files come from — a local directory
+//!   or HTTP(S) ([`source::open`] picks by scheme) — always with a size
+//!   cap, and over HTTP with timeouts and a bounded, http(s)-only redirect
+//!   rule;
+//! - [`repomd_sig`]: `repo_gpgcheck`, the detached signature of repomd.xml
+//!   verified against the repository's keys before repomd is parsed;
+//! - [`cache`]: RPM files stored by checksum (verified on every read,
+//!   written atomically), so that rebuilds from the lock work offline;
 //! - [`package`]: one RPM file — checksum, digests, OpenPGP signature —
 //!   unpacked in memory with its paths, links and file types checked, and
 //!   merged with the other packages of the image (conflicts refused);
@@ -26,6 +32,7 @@
 //!
 //! Every reader bounds what it allocates by the bytes present and by the
 //! caps in [`limits`]; every error names the file and what was wrong.
+pub mod cache;
 pub mod decompress;
 pub mod dep;
 pub mod evr;
@@ -35,6 +42,7 @@ pub mod package;
 pub mod primary;
 pub mod repo;
 pub mod repomd;
+pub mod repomd_sig;
 pub mod solve;
 pub mod source;
 #[cfg(feature = "testing")]

@@ -2,20 +2,20 @@
 //! the primary metadata it names, loaded and checked by [`metadata`]
 //! (size and checksum before and after decompression), then parsed by
 //! [`primary`]. Every error names the repository.
-use crate::limits::REPOMD_MAX;
 use crate::metadata::{self, MetadataError};
 use crate::primary::{self, Package, PrimaryError};
-use crate::repomd::{Repomd, RepomdError};
-use crate::source::{Source, SourceError};
+use crate::repomd_sig::{self, RepoKeys};
+use crate::source::Source;
 
 pub const REPOMD: &str = "repodata/repomd.xml";
 
 #[derive(Debug, thiserror::Error)]
 pub enum RepoError {
     #[error("repository {repo}: {err}")]
-    Source { repo: String, err: SourceError },
-    #[error("repository {repo}: {REPOMD}: {err}")]
-    Repomd { repo: String, err: RepomdError },
+    Repomd {
+        repo: String,
+        err: repomd_sig::LoadError,
+    },
     #[error("repository {repo}: {REPOMD} lists no primary metadata")]
     NoPrimary { repo: String },
     #[error("repository {repo}: {err}")]
@@ -24,13 +24,15 @@ pub enum RepoError {
     Primary { repo: String, err: PrimaryError },
 }
 
-/// The packages of the repository `name` at `src`.
-pub fn load(name: &str, src: &dyn Source) -> Result<Vec<Package>, RepoError> {
+/// The packages of the repository `name` at `src`; with `keys`
+/// (repo_gpgcheck) repomd.xml must carry a valid signature by one of them.
+pub fn load(
+    name: &str,
+    src: &dyn Source,
+    keys: Option<&RepoKeys>,
+) -> Result<Vec<Package>, RepoError> {
     let repo = || name.to_string();
-    let raw = src
-        .get(REPOMD, REPOMD_MAX)
-        .map_err(|err| RepoError::Source { repo: repo(), err })?;
-    let md = Repomd::parse(&raw).map_err(|err| RepoError::Repomd { repo: repo(), err })?;
+    let md = repomd_sig::load(src, keys).map_err(|err| RepoError::Repomd { repo: repo(), err })?;
     let data = md
         .get("primary")
         .ok_or_else(|| RepoError::NoPrimary { repo: repo() })?;

@@ -91,6 +91,18 @@ impl Key {
         .stdout
     }
 
+    /// `gpg --armor --detach-sign`: writes `<file>.asc` and returns its path.
+    pub fn detach_sign(&self, file: &Path) -> PathBuf {
+        let asc = PathBuf::from(format!("{}.asc", file.display()));
+        run(Command::new("gpg")
+            .env("GNUPGHOME", &self.home)
+            .args(["--batch", "--yes", "--armor", "--detach-sign"])
+            .args(["--local-user", &self.uid, "--output"])
+            .arg(&asc)
+            .arg(file));
+        asc
+    }
+
     /// `rpmsign --addsign` in place.
     pub fn sign(&self, rpm: &Path) {
         run(Command::new("rpmsign")

@@ -2,7 +2,8 @@
 //! loaded, what `[packages] install` asks for (and the `[kernel] rpm`) is
 //! resolved — or taken exactly from the lock file — each RPM fetched,
 //! checked against its repository's checksum and key and unpacked in
-//! memory (all by `azl-rpm`), and the files merged into one tree that
+//! memory (all by `azl-rpm`; RPMs are kept in the sha256-addressed cache
+//! `${AZL_CACHE}/rpms`, so a locked rebuild works offline), and the files merged into one tree that
 //! [`place`] adds to the image's file set. No scriptlet is run; the
 //! result lists the ones skipped.
 //!
@@ -13,6 +14,7 @@ pub mod lock;
 pub mod place;
 
 use crate::config::packages::{PackageSettings, RepoSettings};
+use azl_rpm::cache::Cache;
 use azl_rpm::package::entries::Options;
 use azl_rpm::package::scriptlets::Skipped;
 use azl_rpm::package::tree::{Tree, TreeError};
@@ -20,7 +22,7 @@ use azl_rpm::package::{self, Keyring, PackageError, Trust};
 use azl_rpm::primary::Package;
 use azl_rpm::repo::RepoError;
 use azl_rpm::solve::{self, Repo, Request, SolveError};
-use azl_rpm::source::{LocalDir, Source, SourceError};
+use azl_rpm::source::{Source, SourceError};
 use lock::Lock;
 use std::path::PathBuf;
 
@@ -68,6 +70,20 @@ pub enum PackagesError {
     },
     #[error("repository {repo}: {err}")]
     Key { repo: String, err: PackageError },
+    #[error("repository {repo}: {err}")]
+    RepoKey {
+        repo: String,
+        err: azl_rpm::repomd_sig::SignatureError,
+    },
+    #[error("repository {repo}: {err}")]
+    Fetch {
+        repo: String,
+        err: azl_rpm::cache::FetchError,
+    },
+    #[error("RPM cache: {0}")]
+    Cache(#[from] azl_rpm::cache::CacheError),
+    #[error("repository {repo}: {nevra} has no checksum in the repository metadata")]
+    NoChecksum { repo: String, nevra: String },
     #[error("cannot resolve [packages]: {0}")]
     Solve(#[from] SolveError),
     #[error("repository {repo}: {err}")]
@@ -94,13 +110,11 @@ struct Loaded {
 }
 
 fn open_repo(r: &RepoSettings) -> Result<(Loaded, Vec<Package>), PackagesError> {
-    let source: Box<dyn Source> =
-        Box::new(
-            LocalDir::from_url(&r.baseurl).map_err(|err| PackagesError::Source {
-                repo: r.name.clone(),
-                err,
-            })?,
-        );
+    let source = azl_rpm::source::open(&r.baseurl).map_err(|err| PackagesError::Source {
+        repo: r.name.clone(),
+        err,
+    })?;
+    let mut repo_keys = None;
     let keys = match &r.gpgkey {
         None => None,
         Some(path) => {
@@ -116,10 +130,21 @@ fn open_repo(r: &RepoSettings) -> Result<(Loaded, Vec<Package>), PackagesError> 
                     err,
                 }
             })?;
+            if r.repo_gpgcheck {
+                let rk = azl_rpm::repomd_sig::RepoKeys::from_armored(
+                    &path.display().to_string(),
+                    &bytes,
+                )
+                .map_err(|err| PackagesError::RepoKey {
+                    repo: r.name.clone(),
+                    err,
+                })?;
+                repo_keys = Some(rk);
+            }
             Some(k)
         }
     };
-    let packages = azl_rpm::repo::load(&r.name, source.as_ref())?;
+    let packages = azl_rpm::repo::load(&r.name, source.as_ref(), repo_keys.as_ref())?;
     Ok((
         Loaded {
             settings: r.clone(),
@@ -165,10 +190,11 @@ pub fn install(p: &PackageSettings, locked: Option<&Lock>) -> Result<Packages, P
                 .collect()
         }
     };
+    let cache = Cache::new(azl_rpm::cache::default_root()?);
     let mut out = Packages::default();
     for (i, meta) in chosen {
         let Some(repo) = loaded.get(i) else { continue };
-        let (installed, checked) = fetch(repo, meta)?;
+        let (installed, checked) = fetch(repo, meta, &cache)?;
         if let Some(lock) = locked {
             lock.check_fetched(&installed)?;
         }
@@ -194,21 +220,38 @@ pub fn install(p: &PackageSettings, locked: Option<&Lock>) -> Result<Packages, P
     Ok(out)
 }
 
-/// The RPM `meta` names, read with its declared size as the cap and
-/// checked ([`package::check`]); it must be the package the metadata says.
-fn fetch(repo: &Loaded, meta: &Package) -> Result<(Installed, package::Checked), PackagesError> {
+/// The RPM `meta` names, from `cache` or read with its declared size as
+/// the cap, and checked ([`package::check`]); it must be the package the
+/// metadata says.
+fn fetch(
+    repo: &Loaded,
+    meta: &Package,
+    cache: &Cache,
+) -> Result<(Installed, package::Checked), PackagesError> {
     let name = &repo.settings.name;
     let perr = |err| PackagesError::Package {
         repo: name.clone(),
         err,
     };
-    let bytes = repo
-        .source
-        .get(&meta.location, meta.package_size.max(1))
-        .map_err(|err| PackagesError::Source {
+    let sum = meta
+        .checksum
+        .as_ref()
+        .ok_or_else(|| PackagesError::NoChecksum {
             repo: name.clone(),
-            err,
+            nevra: meta.nevra(),
         })?;
+    let bytes = azl_rpm::cache::fetch_package(
+        repo.source.as_ref(),
+        &meta.location,
+        meta.package_size,
+        sum,
+        cache,
+    )
+    .map_err(|err| PackagesError::Fetch {
+        repo: name.clone(),
+        err,
+    })?
+    .bytes;
     let trust = match (&repo.keys, repo.settings.gpgcheck) {
         (Some(k), true) => Trust::Keys(k),
         _ => Trust::NoSignature,

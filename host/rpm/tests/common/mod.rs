@@ -300,6 +300,7 @@ pub fn synthetic(n: usize) -> Vec<azl_rpm::primary::Package> {
     }
     out
 }
+pub mod http;
 /// The fixture builders shared with the end-to-end tests.
 #[allow(unused_imports)]
 pub mod spec {
