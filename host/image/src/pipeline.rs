@@ -5,7 +5,8 @@
 //!
 //! Config problems are all collected and reported together before anything
 //! touches the board, kernel or init binary.
-use crate::board::{self, Board, BoardError};
+use crate::board::{self, Board, BoardError, BootMethod};
+use azl_formats::bootstate::Slot;
 use crate::config::RootMode;
 use crate::config::{BoardRef, Config, ConfigErrorKind, ImageError, ImageSettings, LoadError};
 use crate::diag::{Diagnostics, Located, Problems};
@@ -114,6 +115,10 @@ pub enum BuildError {
     KeyAndInsecure,
     #[error("[image] root = \"disk\" but board {board} has no [disk] layout")]
     NoDiskLayout { board: String },
+    #[error("board {board} boots by UEFI (per-slot kernels on the ESP): the image needs root = \"disk\", not an initramfs-only root")]
+    UefiNeedsDisk { board: String },
+    #[error("board {board} boots by UEFI: the filled root slot must be root-a or root-b (the slots with ESP entries), not {slot:?}")]
+    UefiSlot { board: String, slot: String },
     #[error(
         "{loc}: {path} is below /data, which on a disk image is the persistent data partition mounted \
          over the root at boot: the file would be hidden. Create it at run time (e.g. from a service) instead"
@@ -361,7 +366,12 @@ fn compile_keyed(
             // A bad --slot is named before anything is built; the boot
             // config names the slot it is built for.
             let slot = diskimage::root_slot(layout, opts.slot.as_deref(), &board.name)?;
-            Some(bootcfg::root_spec(layout, &slot.name, key.is_none()))
+            Some(bootcfg::root_spec_for(
+                layout,
+                &slot.name,
+                key.is_none(),
+                board.boot_method,
+            ))
         }
         _ => None,
     };
@@ -380,6 +390,7 @@ fn compile_keyed(
 
     // 3. Complete the file set (the whole system: initramfs or root).
     services.validate().map_err(BuildError::Table)?;
+    let efi_slot_name = root_spec.as_ref().map(|r| r.partition.clone());
     let boot_config = bootcfg::compile(&settings, &board, &modules, root_spec);
     let boot_cfg_bytes = encode("boot config", &boot_config)?;
     let services_bytes = encode("service table", &services)?;
@@ -402,6 +413,23 @@ fn compile_keyed(
         .filter(|s| !s.is_empty())
         .collect::<Vec<_>>()
         .join(" ");
+    // UEFI: each slot's entry has its own command line (formats::efi), the
+    // one its kernel runs with and the manifest's reference values predict.
+    let cmdline = match (board.boot_method, &efi_slot_name) {
+        (BootMethod::Direct, _) => cmdline,
+        (BootMethod::Uefi, None) => {
+            return Err(BuildError::UefiNeedsDisk {
+                board: board.name.clone(),
+            })
+        }
+        (BootMethod::Uefi, Some(r)) => {
+            let slot = Slot::from_partition(r).ok_or_else(|| BuildError::UefiSlot {
+                board: board.name.clone(),
+                slot: r.clone(),
+            })?;
+            azl_formats::efi::slot_cmdline(slot, &cmdline)
+        }
+    };
     if cmdline.len() >= MAX_CMDLINE {
         return Err(BuildError::CmdlineTooLong { len: cmdline.len() });
     }
@@ -459,6 +487,7 @@ fn compile_keyed(
                 service_table: &services_bytes,
                 key: key.as_ref(),
                 slot: opts.slot.as_deref(),
+                uefi: board.boot_method == BootMethod::Uefi,
             })?;
             (initramfs, Some(built))
         }

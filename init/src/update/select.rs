@@ -28,6 +28,9 @@ pub struct SlotManifest {
     pub security_version: u32,
     pub version: String,
     pub digest: Digest,
+    /// The kernel command line the manifest records (UEFI: the slot's
+    /// boot entry's load options).
+    pub cmdline: String,
 }
 
 /// The decision.
@@ -174,7 +177,7 @@ pub fn pick_with(
     for _ in 0..3 {
         let floor = state.floor.max(nv_floor);
         let choice = state
-            .choose(floor)
+            .choose_started(floor, ctl.started())
             .ok_or_else(|| SelectError::NothingBootable {
                 detail: describe(&state),
             })?;
@@ -196,6 +199,7 @@ pub fn pick_with(
             ),
             Ok(manifest) => {
                 catch_up(nv, &nv_now, state.floor);
+                sync_firmware(ctl, &state, &choice, &manifest, probe);
                 return Ok(Pick {
                     slot: choice.slot,
                     trial: choice.trial,
@@ -217,6 +221,39 @@ pub fn pick_with(
     Err(SelectError::NothingBootable {
         detail: describe(&state),
     })
+}
+
+/// Bring the firmware's boot entries in line with the state (a no-op on
+/// initramfs-select). A failure is logged, never fatal: the state is the
+/// record, and the chosen slot boots either way.
+fn sync_firmware(
+    ctl: &mut dyn BootControl,
+    state: &BootState,
+    choice: &azl_formats::bootstate::BootChoice,
+    booted: &SlotManifest,
+    probe: &mut dyn FnMut(Slot) -> Result<SlotManifest, String>,
+) {
+    // Only boot methods with a kernel per slot have entries to keep.
+    if !ctl.takes_boot_files() {
+        return;
+    }
+    let mut cmdlines = vec![(choice.slot, booted.cmdline.clone())];
+    let other = choice.slot.other();
+    if state.slot(other).bootable() {
+        match probe(other) {
+            Ok(m) => cmdlines.push((other, m.cmdline)),
+            Err(e) => log::warn!("boot entries: {other} does not verify ({e}); its entry is left as it is"),
+        }
+    }
+    let plan = bootctl::SyncPlan {
+        committed: state.active,
+        trial: choice.trial,
+        rearm: choice.rearm,
+        cmdlines,
+    };
+    if let Err(e) = ctl.sync(&plan) {
+        log::error!("!!! boot entries ({}): {e}", ctl.name());
+    }
 }
 
 /// The state's floor is above the NV floor (a commit's NV raise was cut
@@ -362,6 +399,7 @@ mod tests {
             security_version: sv,
             version: format!("v{sv}"),
             digest: [d; 32],
+            cmdline: format!("console=ttyAMA0 v{sv}"),
         }
     }
 
