@@ -515,20 +515,23 @@ pub fn efivarfs_decode(bytes: &[u8]) -> Result<(u32, &[u8]), EfiError> {
     }
 }
 
-/// The first-boot script for the edk2 shell (`startup.nsh` on the ESP):
-/// create slot A's entry with its exact load options and reset, so every
-/// kernel start, the first included, has the predicted command line.
-pub fn startup_nsh() -> String {
+/// The first-boot script for the edk2 shell (`startup.nsh` on the ESP,
+/// run when no boot option works — a fresh variable store has none of
+/// ours): create slot A's entry (`bcfg boot add`, no load options: stage 1
+/// rewrites it with the exact ones on this boot) and start slot A's
+/// kernel with `cmdline` ([`slot_cmdline`]). The shell puts the image path
+/// in front of the arguments, so this one boot's /proc/cmdline (and PCR 8
+/// measurement) has the path as first word; every later boot comes from
+/// the entry and has exactly `cmdline`.
+pub fn startup_nsh(cmdline: &str) -> String {
     let kernel = efi_path(Slot::A, EspFile::Kernel);
-    let options = efi_path(Slot::A, EspFile::Options);
     let desc = description(Slot::A);
     format!(
         "@echo -off\r\n\
          echo azl-edge first boot: creating the boot entry of slot a\r\n\
          fs0:\r\n\
          bcfg boot add 0 fs0:{kernel} \"{desc}\"\r\n\
-         bcfg boot -opt 0 fs0:{options}\r\n\
-         reset\r\n"
+         fs0:{kernel} {cmdline}\r\n"
     )
 }
 
@@ -689,10 +692,10 @@ mod tests {
     }
 
     #[test]
-    fn startup_script_creates_slot_a_and_resets() {
-        let s = startup_nsh();
+    fn startup_script_creates_slot_a_and_starts_it() {
+        let cmd = slot_cmdline(Slot::A, "console=ttyAMA0");
+        let s = startup_nsh(&cmd);
         assert!(s.contains("bcfg boot add 0 fs0:\\EFI\\azl\\a\\Image \"azl-edge A\"\r\n"));
-        assert!(s.contains("bcfg boot -opt 0 fs0:\\EFI\\azl\\a\\options.bin\r\n"));
-        assert!(s.ends_with("reset\r\n"));
+        assert!(s.ends_with(&format!("fs0:\\EFI\\azl\\a\\Image {cmd}\r\n")));
     }
 }

@@ -472,9 +472,9 @@ pub fn parse(
             has(azl_formats::manifest::PartitionKind::Boot)
                 && has(azl_formats::manifest::PartitionKind::BootState)
                 && ["root-a", "root-b"].iter().all(|n| {
-                    l.partitions
-                        .iter()
-                        .any(|p| p.name == *n && p.kind == azl_formats::manifest::PartitionKind::Root)
+                    l.partitions.iter().any(|p| {
+                        p.name == *n && p.kind == azl_formats::manifest::PartitionKind::Root
+                    })
                 })
         });
         if !ab {
@@ -762,7 +762,10 @@ mod tests {
         let e = parse_str("[board]\nname = \"x\"\narch = \"aarch64\"\n[boot]\nmethod = \"uefi\"\n")
             .unwrap_err()
             .to_string();
-        assert!(e.starts_with("b.toml:5: boot method \"uefi\" needs a [disk]"), "{e}");
+        assert!(
+            e.starts_with("b.toml:5: boot method \"uefi\" needs a [disk]"),
+            "{e}"
+        );
 
         let e = parse_str("[board]\nname = \"x\"\narch = \"aarch64\"\nfoo = 1\n").unwrap_err();
         assert!(

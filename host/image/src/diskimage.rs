@@ -116,7 +116,7 @@ pub fn esp_files(
         (path(EspFile::Cmdline), format!("{cmdline}\n").into_bytes()),
         (
             format!("/{}", efi::STARTUP_NSH),
-            efi::startup_nsh().into_bytes(),
+            efi::startup_nsh(cmdline).into_bytes(),
         ),
     ]
 }
@@ -255,12 +255,12 @@ pub fn build(i: &Inputs) -> Result<Built, DiskImageError> {
         (true, Some(s)) => esp_files(s, i.kernel, i.initramfs, i.cmdline),
         (true, None) => return Err(DiskImageError::NoPartition("root-a or root-b")),
         (false, _) => vec![
-        (BOOT_KERNEL.to_string(), i.kernel.to_vec()),
-        (BOOT_INITRAMFS.to_string(), i.initramfs.to_vec()),
-        (
-            BOOT_CMDLINE.to_string(),
-            format!("{}\n", i.cmdline).into_bytes(),
-        ),
+            (BOOT_KERNEL.to_string(), i.kernel.to_vec()),
+            (BOOT_INITRAMFS.to_string(), i.initramfs.to_vec()),
+            (
+                BOOT_CMDLINE.to_string(),
+                format!("{}\n", i.cmdline).into_bytes(),
+            ),
         ],
     };
     let volume_id = u32::from_le_bytes(

@@ -6,7 +6,6 @@
 //! Config problems are all collected and reported together before anything
 //! touches the board, kernel or init binary.
 use crate::board::{self, Board, BoardError, BootMethod};
-use azl_formats::bootstate::Slot;
 use crate::config::RootMode;
 use crate::config::{BoardRef, Config, ConfigErrorKind, ImageError, ImageSettings, LoadError};
 use crate::diag::{Diagnostics, Located, Problems};
@@ -22,6 +21,7 @@ use crate::services::ServiceError;
 use crate::users::UserError;
 use crate::{bootcfg, files, services, skeleton, users::UserDb};
 use crate::{budget, bundle, diskimage};
+use azl_formats::bootstate::Slot;
 use azl_formats::envelope::Enveloped;
 use azl_formats::services::TableError;
 use azl_formats::{paths, BootConfig, FormatError, ServiceTable};
@@ -294,11 +294,29 @@ pub fn compile_bundle(
     let disk = image.disk.as_ref().ok_or_else(no_disk)?;
     let key = key.ok_or(BuildError::BundleNoKey)?;
     let slot = disk.root_slot().ok_or_else(no_disk)?;
-    let b = bundle::lay_out(
+    // A UEFI board boots each slot's own kernel files: they travel too.
+    let kernel_bytes = match image.board.boot_method {
+        BootMethod::Uefi => {
+            Some(
+                std::fs::read(&image.kernel.image).map_err(|source| BuildError::Read {
+                    path: image.kernel.image.clone(),
+                    source,
+                })?,
+            )
+        }
+        BootMethod::Direct => None,
+    };
+    let boot = kernel_bytes.as_deref().map(|k| bundle::BootPayloads {
+        kernel: k,
+        initramfs: &image.initramfs.gz,
+        cmdline: &disk.manifest.cmdline,
+    });
+    let b = bundle::lay_out_with(
         disk.manifest.rootfs.partition.as_str(),
         slot,
         &key,
         min_from_security_version,
+        boot.as_ref(),
     )?;
     Ok((image, b))
 }

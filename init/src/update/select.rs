@@ -176,11 +176,11 @@ pub fn pick_with(
     // Each refusal marks a slot bad, so two rounds cover both slots.
     for _ in 0..3 {
         let floor = state.floor.max(nv_floor);
-        let choice = state
-            .choose_started(floor, ctl.started())
-            .ok_or_else(|| SelectError::NothingBootable {
+        let choice = state.choose_started(floor, ctl.started()).ok_or_else(|| {
+            SelectError::NothingBootable {
                 detail: describe(&state),
-            })?;
+            }
+        })?;
         if let Some(next) = &choice.write {
             ctl.write(next).map_err(SelectError::State)?;
             state = next.clone();
@@ -242,7 +242,9 @@ fn sync_firmware(
     if state.slot(other).bootable() {
         match probe(other) {
             Ok(m) => cmdlines.push((other, m.cmdline)),
-            Err(e) => log::warn!("boot entries: {other} does not verify ({e}); its entry is left as it is"),
+            Err(e) => log::warn!(
+                "boot entries: {other} does not verify ({e}); its entry is left as it is"
+            ),
         }
     }
     let plan = bootctl::SyncPlan {

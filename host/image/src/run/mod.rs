@@ -105,19 +105,23 @@ pub fn run(opts: &RunOptions) -> Result<i32, RunError> {
     };
     let vars = dir.join(output::EFI_VARS);
     if uefi {
-        prepare_vars(Path::new(qemu::AAVMF_CODE), Path::new(qemu::AAVMF_VARS), &vars)?;
+        prepare_vars(
+            Path::new(qemu::AAVMF_CODE),
+            Path::new(qemu::AAVMF_VARS),
+            &vars,
+        )?;
     }
     let mut cmdline = if uefi {
         Ok(String::new())
     } else {
         std::fs::read_to_string(&cmdline_file)
     }
-        .map_err(|source| RunError::Read {
-            path: cmdline_file.clone(),
-            source,
-        })?
-        .trim()
-        .to_string();
+    .map_err(|source| RunError::Read {
+        path: cmdline_file.clone(),
+        source,
+    })?
+    .trim()
+    .to_string();
     if let Some(a) = opts
         .append
         .as_deref()
@@ -218,8 +222,8 @@ fn prepare_vars(code: &Path, template: &Path, vars: &Path) -> Result<(), RunErro
     std::fs::copy(template, &tmp).map_err(io(format!("copying {}", template.display())))?;
     std::fs::rename(&tmp, vars).map_err(io(format!("creating {}", vars.display())))?;
     eprintln!(
-        "imagegen: new UEFI variable store {} (first boot: the firmware shell runs startup.nsh, \
-         creates slot a's boot entry and resets, which ends this run)",
+        "imagegen: new UEFI variable store {} (first boot: no boot entry yet, the firmware shell \
+         runs the ESP's startup.nsh, which creates slot a's entry and starts its kernel)",
         vars.display()
     );
     Ok(())

@@ -85,7 +85,16 @@ pub fn args(i: &QemuInputs) -> Vec<OsString> {
             c.push(qemu_escape(code));
             let mut v = OsString::from("if=pflash,format=raw,file=");
             v.push(qemu_escape(vars));
-            a.extend(["-drive".into(), c, "-drive".into(), v]);
+            // No default NIC: edk2 would try PXE and HTTP boot over IPv4
+            // and IPv6 on it (minutes under TCG) before the ESP's script.
+            a.extend([
+                "-drive".into(),
+                c,
+                "-drive".into(),
+                v,
+                "-nic".into(),
+                "none".into(),
+            ]);
         }
     }
     for d in &i.qemu.devices {
@@ -198,11 +207,14 @@ mod tests {
         let line = shell_quote("q", &args(&efi));
         assert!(
             line.contains(
-                " -drive if=pflash,format=raw,readonly=on,file=/fw/CODE.fd -drive if=pflash,format=raw,file=/o/efi-vars.fd "
+                " -drive if=pflash,format=raw,readonly=on,file=/fw/CODE.fd -drive if=pflash,format=raw,file=/o/efi-vars.fd -nic none "
             ),
             "{line}"
         );
-        assert!(!line.contains("-kernel") && !line.contains("-append"), "{line}");
+        assert!(
+            !line.contains("-kernel") && !line.contains("-append"),
+            "{line}"
+        );
         assert_eq!(
             shell_quote("a", &["it's".into(), "".into()]),
             r"a 'it'\''s' ''"

@@ -105,7 +105,10 @@ impl Uefi {
         };
         let name = efi::boot_var_name(n);
         self.vars.write(&name, &want).map_err(Self::var_err)?;
-        log::info!("uefi: {name} ({}) {what}: {cmdline}", efi::description(slot));
+        log::info!(
+            "uefi: {name} ({}) {what}: {cmdline}",
+            efi::description(slot)
+        );
         Ok(n)
     }
 
@@ -193,11 +196,8 @@ impl BootControl for Uefi {
     }
 
     fn location(&self) -> String {
-        format!(
-            "{} (entries in {})",
-            self.store.path(),
-            self.vars.dir().display()
-        )
+        // The boot state's device, as on initramfs-select (scripts parse it).
+        self.store.path().to_string()
     }
 
     fn read(&mut self) -> Result<Loaded, BootCtlError> {

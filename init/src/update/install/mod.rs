@@ -255,7 +255,11 @@ pub fn install(
     }
     check_layout(&header, &section, m, SlotGeometry { size: target.size })
         .map_err(InstallError::Bundle)?;
-    let boot_kinds = [PayloadKind::Kernel, PayloadKind::Initramfs, PayloadKind::Cmdline];
+    let boot_kinds = [
+        PayloadKind::Kernel,
+        PayloadKind::Initramfs,
+        PayloadKind::Cmdline,
+    ];
     if ctl.takes_boot_files() {
         // A kernel per slot: the trial must boot the bundle's own kernel
         // files, never whatever the slot's ESP directory held before.
@@ -347,7 +351,11 @@ pub fn install(
     // The kernel files (UEFI), each held to its signed digest before any
     // of them is written; check_layout bounded their sizes by the manifest.
     let mut boot = Vec::new();
-    for p in header.payloads.iter().filter(|p| boot_kinds.contains(&p.kind)) {
+    for p in header
+        .payloads
+        .iter()
+        .filter(|p| boot_kinds.contains(&p.kind))
+    {
         let bytes = read_section(input, p.size as usize, p.kind.name())?;
         if azl_formats::sha256(&bytes) != p.sha256 {
             return Err(InstallError::PayloadDigest(p.kind));
