@@ -154,7 +154,11 @@ impl Vars {
                 }
             }
         }
-        assert!(!v.order.is_empty(), "no BootOrder under {tag}\n{}", b.dump());
+        assert!(
+            !v.order.is_empty(),
+            "no BootOrder under {tag}\n{}",
+            b.dump()
+        );
         v
     }
 
@@ -185,10 +189,19 @@ fn first_boot_and_install(out: &Path, dir: &Path, bundle: &Path) -> Vars {
     // The shell started slot a's kernel (its path first on the cmdline),
     // and stage 1 rewrote the shell's entry with the exact load options.
     b.line("azl-edge first boot: creating the boot entry of slot a");
-    assert!(b.value("cmdline").ends_with(&predicted(Slot::A, "")), "{}", b.dump());
+    assert!(
+        b.value("cmdline").ends_with(&predicted(Slot::A, "")),
+        "{}",
+        b.dump()
+    );
     let v0 = Vars::of(&b, "v0");
-    let (a, opt) = v0.entry(Slot::A).unwrap_or_else(|| panic!("no A entry\n{}", b.dump()));
-    assert_eq!(opt.cmdline().as_deref(), Some(predicted(Slot::A, "").as_str()));
+    let (a, opt) = v0
+        .entry(Slot::A)
+        .unwrap_or_else(|| panic!("no A entry\n{}", b.dump()));
+    assert_eq!(
+        opt.cmdline().as_deref(),
+        Some(predicted(Slot::A, "").as_str())
+    );
     assert_eq!(opt.file_path.as_deref(), Some("\\EFI\\azl\\a\\Image"));
     assert_eq!(v0.order.first(), Some(&a), "BootOrder {:?}", v0.order);
     let s0 = json_value(&b, "s0");
@@ -211,8 +224,13 @@ fn first_boot_and_install(out: &Path, dir: &Path, bundle: &Path) -> Vars {
     let s1 = json_value(&b, "s1");
     assert_eq!(s1["trial_pending"], "root-b", "{s1}");
     let v1 = Vars::of(&b, "v1");
-    let (nb, ob) = v1.entry(Slot::B).unwrap_or_else(|| panic!("no B entry\n{}", b.dump()));
-    assert_eq!(ob.cmdline().as_deref(), Some(predicted(Slot::B, "azl.test=v2").as_str()));
+    let (nb, ob) = v1
+        .entry(Slot::B)
+        .unwrap_or_else(|| panic!("no B entry\n{}", b.dump()));
+    assert_eq!(
+        ob.cmdline().as_deref(),
+        Some(predicted(Slot::B, "azl.test=v2").as_str())
+    );
     assert_eq!(v1.next, Some(nb), "BootNext names B's entry\n{}", b.dump());
     assert_eq!(v1.order.first(), Some(&a), "A stays first until the commit");
     v1
@@ -229,7 +247,12 @@ fn v1_to_v2_trial_by_boot_next_commit_by_boot_order() {
     // Boot 2: the firmware honours BootNext once: B's kernel, B's cmdline.
     let b = step(&out, dir.path(), 2, "committed\nst s2\nvars v2", &[], false);
     b.assert_clean_poweroff();
-    assert_eq!(b.value("cmdline"), predicted(Slot::B, "azl.test=v2"), "{}", b.dump());
+    assert_eq!(
+        b.value("cmdline"),
+        predicted(Slot::B, "azl.test=v2"),
+        "{}",
+        b.dump()
+    );
     assert_eq!(b.value("gate"), "committed", "{}", b.dump());
     let s2 = json_value(&b, "s2");
     assert_eq!(s2["running"]["slot"], "root-b", "{s2}");
@@ -242,10 +265,19 @@ fn v1_to_v2_trial_by_boot_next_commit_by_boot_order() {
     // Boot 3: BootOrder starts B's kernel, v2 committed.
     let b = step(&out, dir.path(), 3, "st s3", &[], false);
     b.assert_clean_poweroff();
-    assert_eq!(b.value("cmdline"), predicted(Slot::B, "azl.test=v2"), "{}", b.dump());
+    assert_eq!(
+        b.value("cmdline"),
+        predicted(Slot::B, "azl.test=v2"),
+        "{}",
+        b.dump()
+    );
     let s3 = json_value(&b, "s3");
     assert_eq!(
-        (&s3["running"]["slot"], &s3["running"]["trial"], &s3["committed"]),
+        (
+            &s3["running"]["slot"],
+            &s3["running"]["trial"],
+            &s3["committed"]
+        ),
         (&"root-b".into(), &false.into(), &"root-b".into()),
         "{s3}"
     );
@@ -259,7 +291,12 @@ fn a_crash_looping_v2_rolls_back_to_a_with_boot_order_unchanged() {
     let (a, _) = v1.entry(Slot::A).unwrap_or_else(|| panic!("no A"));
     // Boot 2: the trial; the gate fails it and reboots (QEMU exits).
     let t = step(&out, dir.path(), 2, "sleep 60", &[], false);
-    assert_eq!(t.value("cmdline"), predicted(Slot::B, "azl.test=v2"), "{}", t.dump());
+    assert_eq!(
+        t.value("cmdline"),
+        predicted(Slot::B, "azl.test=v2"),
+        "{}",
+        t.dump()
+    );
     t.line("update: trial of root-b failed: service \"crasher\"");
     // Boot 3: BootNext was consumed, BootOrder still starts A.
     let b = step(&out, dir.path(), 3, "st s3\nvars v3", &[], false);

@@ -276,3 +276,183 @@ impl BootControl for Uefi {
         Ok(())
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use super::super::tests::temp_store;
+    use super::super::{self as bootctl, SyncPlan};
+    use super::*;
+
+    fn esp_node() -> HardDrive {
+        HardDrive {
+            partition_number: 1,
+            start_lba: 2048,
+            size_lba: 131072,
+            part_guid: [9; 16],
+        }
+    }
+
+    struct Rig {
+        _dir: tempfile::TempDir,
+        vars: EfiVars,
+        esp: PathBuf,
+        ctl: Uefi,
+    }
+
+    fn rig(started: Option<Slot>) -> Rig {
+        let dir = tempfile::tempdir().unwrap();
+        let vars_dir = dir.path().join("efivars");
+        let esp = dir.path().join("esp");
+        std::fs::create_dir_all(&vars_dir).unwrap();
+        std::fs::create_dir_all(&esp).unwrap();
+        let vars = EfiVars::new(&vars_dir);
+        // What the firmware had before us: two entries of its own.
+        vars.write("Boot0000", b"firmware-ui").unwrap();
+        vars.write("Boot0001", b"shell").unwrap();
+        vars.write(efi::BOOT_ORDER, &efi::encode_boot_order(&[0, 1]))
+            .unwrap();
+        let store = StateStore::open(&temp_store(dir.path())).unwrap();
+        let ctl = Uefi::new(
+            store,
+            vars.clone(),
+            esp_node(),
+            Esp::Dir(esp.clone()),
+            started,
+        );
+        Rig {
+            _dir: dir,
+            vars,
+            esp,
+            ctl,
+        }
+    }
+
+    fn cmd(s: Slot) -> String {
+        efi::slot_cmdline(s, "console=ttyAMA0")
+    }
+
+    #[test]
+    fn entries_are_created_at_free_numbers_and_repaired_in_place() {
+        let r = rig(Some(Slot::A));
+        let a = r.ctl.ensure_entry(Slot::A, &cmd(Slot::A)).unwrap();
+        assert_eq!(a, 2, "first free number");
+        let raw = r.vars.read("Boot0002").unwrap().unwrap();
+        assert_eq!(
+            raw,
+            LoadOption::for_slot(Slot::A, esp_node(), &cmd(Slot::A)).encode()
+        );
+        // The attributes on disk are NV|BS|RT, as efivarfs wants them.
+        let file = std::fs::read(r.vars.dir().join(efi::efivarfs_name("Boot0002"))).unwrap();
+        assert_eq!(&file[..4], &[7, 0, 0, 0]);
+        // Same again: nothing written, same number.
+        assert_eq!(r.ctl.ensure_entry(Slot::A, &cmd(Slot::A)).unwrap(), 2);
+        // Another cmdline (a tampered entry): repaired at the same number.
+        assert_eq!(r.ctl.ensure_entry(Slot::A, "evil").unwrap(), 2);
+        assert_eq!(r.ctl.ensure_entry(Slot::A, &cmd(Slot::A)).unwrap(), 2);
+        assert_eq!(r.vars.read("Boot0002").unwrap().unwrap(), raw);
+        let b = r.ctl.ensure_entry(Slot::B, &cmd(Slot::B)).unwrap();
+        assert_eq!(b, 3);
+        assert_eq!(r.ctl.entry_of(Slot::B).unwrap(), Some(3));
+        // Firmware entries are left alone.
+        assert_eq!(r.vars.read("Boot0000").unwrap().unwrap(), b"firmware-ui");
+    }
+
+    #[test]
+    fn arm_once_sets_boot_next_and_for_good_reorders_boot_order() {
+        let mut r = rig(Some(Slot::A));
+        // No entry for B yet: arming it is an error naming the slot.
+        let e = r.ctl.arm(Slot::B, true).unwrap_err();
+        assert!(
+            e.to_string().contains("root-b has no UEFI boot entry"),
+            "{e}"
+        );
+        let a = r.ctl.ensure_entry(Slot::A, &cmd(Slot::A)).unwrap();
+        let b = r.ctl.ensure_entry(Slot::B, &cmd(Slot::B)).unwrap();
+        r.ctl.arm(Slot::B, true).unwrap();
+        assert_eq!(r.vars.read_u16(efi::BOOT_NEXT).unwrap(), Some(b));
+        assert_eq!(
+            r.vars.boot_order().unwrap(),
+            vec![0, 1],
+            "BootOrder untouched"
+        );
+        r.ctl.arm(Slot::B, false).unwrap();
+        assert_eq!(r.vars.boot_order().unwrap(), vec![b, a, 0, 1]);
+        r.ctl.arm(Slot::A, false).unwrap();
+        assert_eq!(r.vars.boot_order().unwrap(), vec![a, b, 0, 1]);
+    }
+
+    #[test]
+    fn sync_repairs_boot_order_and_rearms_a_pending_trial() {
+        // Rule (b): B is committed but the firmware started A's kernel.
+        let mut r = rig(Some(Slot::A));
+        let plan = SyncPlan {
+            committed: Slot::B,
+            trial: false,
+            rearm: None,
+            cmdlines: vec![(Slot::B, cmd(Slot::B)), (Slot::A, cmd(Slot::A))],
+        };
+        r.ctl.sync(&plan).unwrap();
+        let (a, b) = (
+            r.ctl.entry_of(Slot::A).unwrap().unwrap(),
+            r.ctl.entry_of(Slot::B).unwrap().unwrap(),
+        );
+        assert_eq!(r.vars.boot_order().unwrap(), vec![b, a, 0, 1]);
+        assert_eq!(r.vars.read_u16(efi::BOOT_NEXT).unwrap(), None);
+        // Rule (a): A committed, a trial of B pending: BootNext again.
+        let plan = SyncPlan {
+            committed: Slot::A,
+            trial: false,
+            rearm: Some(Slot::B),
+            cmdlines: vec![(Slot::A, cmd(Slot::A)), (Slot::B, cmd(Slot::B))],
+        };
+        r.ctl.sync(&plan).unwrap();
+        assert_eq!(r.vars.boot_order().unwrap(), vec![a, b, 0, 1]);
+        assert_eq!(r.vars.read_u16(efi::BOOT_NEXT).unwrap(), Some(b));
+    }
+
+    #[test]
+    fn boot_files_land_in_the_slot_directory_with_its_entry() {
+        let mut r = rig(Some(Slot::A));
+        let files = bootctl::BootFiles {
+            kernel: b"kernel-b".to_vec(),
+            initramfs: b"initrd-b".to_vec(),
+            cmdline: cmd(Slot::B),
+        };
+        r.ctl.install_boot_files(Slot::B, &files).unwrap();
+        let dir = r.esp.join("EFI/azl/b");
+        assert_eq!(std::fs::read(dir.join("Image")).unwrap(), b"kernel-b");
+        assert_eq!(std::fs::read(dir.join("initrd")).unwrap(), b"initrd-b");
+        assert_eq!(
+            std::fs::read(dir.join("options.bin")).unwrap(),
+            efi::options_data(&cmd(Slot::B))
+        );
+        assert!(!dir.join("Image.new").exists(), "no temporary left");
+        let n = r.ctl.entry_of(Slot::B).unwrap().unwrap();
+        let o = LoadOption::decode(&r.vars.read(&efi::boot_var_name(n)).unwrap().unwrap()).unwrap();
+        assert_eq!(o.cmdline(), Some(cmd(Slot::B)));
+        // initramfs-select refuses kernel files.
+        let dir2 = tempfile::tempdir().unwrap();
+        let mut sel =
+            super::super::initramfs_select::InitramfsSelect::open(&temp_store(dir2.path()))
+                .unwrap();
+        assert!(!sel.takes_boot_files());
+        assert!(matches!(
+            sel.install_boot_files(Slot::B, &files),
+            Err(BootCtlError::NoBootFiles("initramfs-select"))
+        ));
+    }
+
+    #[test]
+    fn a_corrupt_boot_order_is_an_error_naming_the_variable() {
+        let mut r = rig(Some(Slot::A));
+        r.ctl.ensure_entry(Slot::A, &cmd(Slot::A)).unwrap();
+        r.vars.write(efi::BOOT_ORDER, &[1, 2, 3]).unwrap();
+        let e = r.ctl.arm(Slot::A, false).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("EFI variable BootOrder: BootOrder has an odd length 3"),
+            "{e}"
+        );
+    }
+}
