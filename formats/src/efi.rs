@@ -450,7 +450,7 @@ pub fn encode_boot_order(order: &[u16]) -> Vec<u8> {
 }
 
 pub fn decode_boot_order(bytes: &[u8]) -> Result<Vec<u16>, EfiError> {
-    if bytes.len() % 2 != 0 {
+    if !bytes.len().is_multiple_of(2) {
         return Err(EfiError::OddLength {
             what: "BootOrder",
             len: bytes.len(),

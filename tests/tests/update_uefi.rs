@@ -341,3 +341,52 @@ fn a_bundle_whose_kernel_payload_is_altered_is_refused_and_the_esp_is_untouched(
     assert_eq!(s1["committed"], "root-a", "{s1}");
     assert_eq!(partition_sha256(&disk, "boot"), esp_before, "ESP changed");
 }
+
+/// Measured boot under UEFI with swtpm: the firmware measures into PCRs
+/// 0-7 (ignored by the verifier); nothing else lands in init's PCRs 8, 9
+/// and 11 (the EFI stub's `initrd=` loader does not measure the initrd),
+/// so a boot from the entry attests against the image's own manifest. The
+/// first boot, started by the shell with the image path in front of the
+/// command line, does not (documented in docs/update.md).
+#[test]
+#[ignore = "fails today, kept as the spec: under UEFI the 6.1 EFI stub extends PCR 9 with an EV_EVENT_TAG (0x6) event that the verifier refuses as an unknown type and the reference values do not predict (docs/update.md, UEFI, Measured boot)"]
+fn a_uefi_boot_from_its_entry_attests_and_the_shell_started_first_boot_does_not() {
+    const NONCE: &str = "a1b2c3d4e5f60718293a4b5c6d7e8f90";
+    let dir = tempdir();
+    let out = device(dir.path());
+    let quote = format!(
+        "/sbin/initctl attest --nonce {NONCE} -o /data/report.bin; echo attest-rc=$?; sync"
+    );
+    let verify = |n: usize| {
+        let b = step(&out, dir.path(), n, &quote, &[], true);
+        b.assert_clean_poweroff();
+        assert_eq!(b.value("attest-rc"), "0", "{}", b.dump());
+        let report = dir.path().join(format!("report{n}.bin"));
+        let bytes =
+            data_file(&out, "/report.bin").unwrap_or_else(|| panic!("no report\n{}", b.dump()));
+        std::fs::write(&report, bytes).unwrap_or_default();
+        let ak = dir.path().join(format!("report{n}.ak"));
+        let (r, a) = (report.display().to_string(), ak.display().to_string());
+        let e = attest(&["enroll", &r, "-o", &a]);
+        assert!(e.ok, "enroll: {}{}", e.stdout, e.stderr);
+        let m = fixture().v1.display().to_string();
+        attest(&["verify", &r, "--manifest", &m, "--nonce", NONCE, "--ak", &a])
+    };
+    let first = verify(0);
+    assert!(
+        !first.ok,
+        "the shell-started first boot attested:\n{}",
+        first.stdout
+    );
+    let second = verify(1);
+    assert!(
+        second.ok,
+        "a boot from the entry: {}{}",
+        second.stdout, second.stderr
+    );
+    assert!(
+        second.stdout.contains("ATTESTED: edge 1.0.0"),
+        "{}",
+        second.stdout
+    );
+}

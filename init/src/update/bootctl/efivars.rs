@@ -100,6 +100,9 @@ impl EfiVars {
         let mut f = std::fs::OpenOptions::new()
             .write(true)
             .create(true)
+            // No O_TRUNC: efivarfs takes a variable's new value from the
+            // one write; the length is fixed up below for plain files.
+            .truncate(false)
             .open(&path)
             .map_err(self.io(name))?;
         let wrote = f.write(&bytes).map_err(self.io(name))?;
