@@ -410,6 +410,84 @@ mod tests {
         bootctl::mark_trial(ctl, Slot::B, 5, "v5", [0xb; 32]).unwrap();
     }
 
+    /// A per-kernel boot method stand-in: the state in a file, a fixed
+    /// started slot, and the sync plans stage 1 handed it.
+    struct PerKernel {
+        inner: InitramfsSelect,
+        started: Option<Slot>,
+        plans: Vec<bootctl::SyncPlan>,
+    }
+
+    impl BootControl for PerKernel {
+        fn name(&self) -> &'static str {
+            "per-kernel"
+        }
+        fn location(&self) -> String {
+            self.inner.location()
+        }
+        fn read(&mut self) -> Result<azl_formats::bootstate::Loaded, BootCtlError> {
+            self.inner.read()
+        }
+        fn write(&mut self, next: &BootState) -> Result<(), BootCtlError> {
+            self.inner.write(next)
+        }
+        fn arm(&mut self, _: Slot, _: bool) -> Result<(), BootCtlError> {
+            Ok(())
+        }
+        fn started(&self) -> Option<Slot> {
+            self.started
+        }
+        fn sync(&mut self, plan: &bootctl::SyncPlan) -> Result<(), BootCtlError> {
+            self.plans.push(plan.clone());
+            Ok(())
+        }
+        fn takes_boot_files(&self) -> bool {
+            true
+        }
+    }
+
+    /// Rule (a) through stage 1: the committed slot's kernel started while
+    /// B's trial is pending: A boots, the trial stays pending and is handed
+    /// to the backend to arm again; then B's kernel starts: the trial runs.
+    #[test]
+    fn a_pending_trial_survives_a_boot_of_the_other_kernel_and_is_rearmed() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut inner = InitramfsSelect::open(&temp_store(dir.path())).unwrap();
+        inner
+            .write(&BootState::factory(3, "v3", [0xa; 32]))
+            .unwrap();
+        installed_b(&mut inner);
+        let mut ctl = PerKernel {
+            inner,
+            started: Some(Slot::A),
+            plans: Vec::new(),
+        };
+        let mut probe = |s: Slot| Ok(if s == Slot::A { m(3, 0xa) } else { m(5, 0xb) });
+        let p = pick(&mut ctl, &mut probe).unwrap();
+        assert_eq!((p.slot, p.trial), (Slot::A, false));
+        let s = bootctl::state(&mut ctl).unwrap();
+        assert_eq!(s.trial, Some(Slot::B), "the trial is still pending");
+        assert_eq!(s.slot(Slot::B).state, SlotState::Installed);
+        let plan = ctl.plans.last().unwrap();
+        assert_eq!(
+            (plan.committed, plan.trial, plan.rearm),
+            (Slot::A, false, Some(Slot::B))
+        );
+        // Both slots' entries get their manifests' command lines.
+        assert_eq!(
+            plan.cmdlines,
+            vec![(Slot::A, m(3, 0xa).cmdline), (Slot::B, m(5, 0xb).cmdline)]
+        );
+        ctl.started = Some(Slot::B);
+        let p = pick(&mut ctl, &mut probe).unwrap();
+        assert_eq!((p.slot, p.trial), (Slot::B, true));
+        let plan = ctl.plans.last().unwrap();
+        assert_eq!(
+            (plan.committed, plan.trial, plan.rearm),
+            (Slot::A, true, None)
+        );
+    }
+
     #[test]
     fn first_boot_writes_the_factory_state_of_root_a_once() {
         let dir = tempfile::tempdir().unwrap();
