@@ -291,12 +291,12 @@ fn a_crash_looping_v2_rolls_back_to_a_with_boot_order_unchanged() {
     let (a, _) = v1.entry(Slot::A).unwrap_or_else(|| panic!("no A"));
     // Boot 2: the trial; the gate fails it and reboots (QEMU exits).
     let t = step(&out, dir.path(), 2, "sleep 60", &[], false);
-    assert_eq!(
-        t.value("cmdline"),
-        predicted(Slot::B, "azl.test=v2"),
-        "{}",
-        t.dump()
-    );
+    // The kernel's own line: the gate may fail the trial before the agent
+    // prints anything.
+    t.line(&format!(
+        "Kernel command line: {}",
+        predicted(Slot::B, "azl.test=v2")
+    ));
     t.line("update: trial of root-b failed: service \"crasher\"");
     // Boot 3: BootNext was consumed, BootOrder still starts A.
     let b = step(&out, dir.path(), 3, "st s3\nvars v3", &[], false);
