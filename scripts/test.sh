@@ -20,6 +20,6 @@ echo "== unit tests" >&2
 cargo test --locked 2>&1 | tee -a "$results"   # default members: formats, init, the host crates
 # TIS-over-SPI against the simulated register file
 cargo test --locked -p azl-init --features spi-tpm tpm 2>&1 | tee -a "$results"
-echo "== end-to-end tests (QEMU)" >&2
+echo "== end-to-end tests (QEMU; update_uefi boots edk2 from qemu-efi-aarch64)" >&2
 cargo test --locked -p azl-e2e -- --test-threads="${AZL_TEST_THREADS:-2}" "$@" 2>&1 | tee -a "$results"
 awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' "$results"

@@ -168,6 +168,34 @@ pub enum BootControl {
     /// One kernel + initramfs for both slots; stage 1 picks the root slot
     /// from the boot state kept in the GPT partition named here.
     InitramfsSelect { state_partition: String },
+    /// UEFI: one boot entry per slot, each with its own kernel, initramfs
+    /// and command line on the ESP (`formats::efi`); `BootNext` arms a
+    /// trial, `BootOrder` the committed slot. The boot state in
+    /// `state_partition` stays the record of versions, digests, floor and
+    /// failures; the variables only say which kernel the firmware starts.
+    Uefi {
+        state_partition: String,
+        /// GPT name of the EFI System Partition (the `boot` partition).
+        esp_partition: String,
+    },
+}
+
+impl BootControl {
+    /// The partition holding the A/B boot state, if the backend has one.
+    pub fn state_partition(&self) -> Option<&str> {
+        match self {
+            Self::Fixed => None,
+            Self::InitramfsSelect { state_partition }
+            | Self::Uefi {
+                state_partition, ..
+            } => Some(state_partition),
+        }
+    }
+
+    /// Does this backend install kernel, initramfs and cmdline payloads?
+    pub fn updates_kernel(&self) -> bool {
+        matches!(self, Self::Uefi { .. })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -183,8 +211,8 @@ pub struct Watchdog {
 impl Enveloped for BootConfig {
     const MAGIC: [u8; 4] = *b"AZBC";
     /// 2: `RootSpec::boot_control` added. 3: `RootSpec::update` added.
-    /// 4: `CommitPolicy::Attested` added.
-    const VERSION: u16 = 4;
+    /// 4: `CommitPolicy::Attested` added. 5: `BootControl::Uefi` added.
+    const VERSION: u16 = 5;
 }
 
 #[cfg(test)]
@@ -240,12 +268,25 @@ mod tests {
         let mut extra = b.clone();
         extra.push(0);
         assert!(BootConfig::from_bytes(&extra).is_err());
-        let mut v3 = b;
-        v3[4] = 3;
+        let mut v4 = b;
+        v4[4] = 4;
         assert!(matches!(
-            BootConfig::from_bytes(&v3),
-            Err(crate::FormatError::UnsupportedVersion { found: 3, .. })
+            BootConfig::from_bytes(&v4),
+            Err(crate::FormatError::UnsupportedVersion { found: 4, .. })
         ));
+        let mut uefi = c.clone();
+        if let Some(r) = uefi.root.as_mut() {
+            r.boot_control = BootControl::Uefi {
+                state_partition: "bootstate".into(),
+                esp_partition: "boot".into(),
+            };
+        }
+        let b = uefi.to_bytes().unwrap();
+        assert_eq!(BootConfig::from_bytes(&b).unwrap(), uefi);
+        let bc = uefi.root.unwrap().boot_control;
+        assert_eq!(bc.state_partition(), Some("bootstate"));
+        assert!(bc.updates_kernel());
+        assert!(!BootControl::Fixed.updates_kernel());
     }
 
     #[test]

@@ -229,6 +229,10 @@ pub struct BootChoice {
     /// The state to write **before** booting, if it changed (the trial's
     /// try is used up, or a failed trial is recorded).
     pub write: Option<BootState>,
+    /// A trial of this slot is pending but the firmware started another
+    /// slot's kernel ([`BootState::choose_started`]): it was not used up;
+    /// the backend must arm it again (UEFI `BootNext`).
+    pub rearm: Option<Slot>,
 }
 
 impl BootState {
@@ -324,11 +328,25 @@ impl BootState {
     /// [`BootState::floor`] and any hardware counter (a restored old copy
     /// cannot lower it). Returns `None` when no slot may boot.
     pub fn choose(&self, floor: u32) -> Option<BootChoice> {
+        self.choose_started(floor, None)
+    }
+
+    /// [`BootState::choose`] on a boot method with one kernel per slot,
+    /// where the firmware started `started`'s kernel (`None`: unknown, or
+    /// one kernel for both). A pending trial of another slot than the one
+    /// started (a power cut between the state write and the firmware's
+    /// one-shot flag) is **not** used up: the committed slot boots, the
+    /// trial stays pending and [`BootChoice::rearm`] names it.
+    pub fn choose_started(&self, floor: u32, started: Option<Slot>) -> Option<BootChoice> {
         let floor = floor.max(self.floor);
         let allowed = |s: Slot| self.slot(s).security_version >= floor;
         let mut next = self.clone();
+        let mut rearm = None;
         if let Some(t) = self.trial {
             match self.slot(t).state {
+                SlotState::Installed if allowed(t) && started.is_some_and(|s| s != t) => {
+                    rearm = Some(t);
+                }
                 SlotState::Installed if allowed(t) => {
                     next.slot_mut(t).state = SlotState::Trying;
                     next.trial = None;
@@ -336,6 +354,7 @@ impl BootState {
                         slot: t,
                         trial: true,
                         write: Some(next),
+                        rearm: None,
                     });
                 }
                 _ => next.trial = None,
@@ -360,6 +379,7 @@ impl BootState {
             slot: pick,
             trial: false,
             write,
+            rearm,
         })
     }
 
@@ -603,6 +623,58 @@ mod tests {
 
     fn read(disk: &[[u8; COPY_SIZE]; 2]) -> Option<BootState> {
         Loaded::from_copies(&disk[0], &disk[1]).state().cloned()
+    }
+
+    fn pending_b() -> BootState {
+        factory()
+            .begin_install(Slot::B)
+            .unwrap()
+            .finish_install(Slot::B, 4, "2.0.0", [8; 32])
+            .unwrap()
+    }
+
+    /// Rule (a): the firmware started the committed slot's kernel while a
+    /// trial of the other slot is pending (the power was cut between the
+    /// state write and BootNext): the trial is kept and re-armed.
+    #[test]
+    fn a_pending_trial_is_not_used_up_by_another_slots_kernel() {
+        let s = pending_b();
+        let c = s.choose_started(0, Some(Slot::A)).unwrap();
+        assert_eq!((c.slot, c.trial, c.rearm), (Slot::A, false, Some(Slot::B)));
+        assert_eq!(c.write, None, "nothing changes: the trial stays pending");
+        // The next boot starts B's kernel: now it is the trial.
+        let c = s.choose_started(0, Some(Slot::B)).unwrap();
+        assert_eq!((c.slot, c.trial, c.rearm), (Slot::B, true, None));
+        let w = c.write.unwrap();
+        assert_eq!(w.slot(Slot::B).state, SlotState::Trying);
+        assert_eq!(w.trial, None);
+        // Unknown kernel: as on one-kernel boot methods, the trial runs.
+        assert_eq!(s.choose_started(0, None), s.choose(0));
+        assert!(s.choose(0).unwrap().trial);
+        // A trial below the floor is dropped, whichever kernel started.
+        let c = s.choose_started(5, Some(Slot::A));
+        assert!(c.is_none() || c.as_ref().unwrap().rearm.is_none());
+    }
+
+    /// Rule (b) and the hung trial: a started kernel never changes which
+    /// root boots when no trial is pending — the committed slot does, and
+    /// a trial that was tried and never committed is failed.
+    #[test]
+    fn the_committed_slot_boots_whatever_kernel_started() {
+        let trying = pending_b().choose(0).unwrap().write.unwrap();
+        let c = trying.choose_started(0, Some(Slot::A)).unwrap();
+        assert_eq!((c.slot, c.trial, c.rearm), (Slot::A, false, None));
+        let w = c.write.unwrap();
+        assert_eq!(w.slot(Slot::B).state, SlotState::Bad);
+        assert!(w.slot(Slot::B).reason.contains("did not commit"));
+        let committed = trying.commit(Slot::B).unwrap();
+        for started in [Some(Slot::A), Some(Slot::B), None] {
+            let c = committed.choose_started(0, started).unwrap();
+            assert_eq!(
+                (c.slot, c.trial, c.rearm, c.write),
+                (Slot::B, false, None, None)
+            );
+        }
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub mod boot;
 pub mod booted;
 pub mod bootstate;
 pub mod bundle;
+pub mod efi;
 pub mod envelope;
 pub mod eventlog;
 pub mod gpt;

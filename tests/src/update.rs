@@ -231,7 +231,8 @@ pub fn sections(bundle: &[u8]) -> Sections {
         manifest: PREAMBLE_LEN..m_end,
         header: m_end..h_end,
         tree: h_end..t_end,
-        data: t_end..bundle.len(),
+        // Kernel, initramfs and cmdline payloads (UEFI boards) follow.
+        data: t_end..(t_end + m.rootfs.data_size as usize).min(bundle.len()),
     }
 }
 

@@ -52,6 +52,47 @@ struct BoardDoc {
     disk: Option<DiskSection>,
     #[serde(default)]
     budget: BudgetSection,
+    #[serde(default)]
+    boot: BootSection,
+}
+
+/// `[boot]`: how the firmware starts the kernel.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BootSection {
+    method: Option<Spanned<String>>,
+}
+
+/// How the board's firmware starts the kernel (`[boot] method`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum BootMethod {
+    /// The firmware (or QEMU `-kernel`) starts one kernel + initramfs with
+    /// the board's command line; stage 1 picks the root slot
+    /// (initramfs-select).
+    #[default]
+    Direct,
+    /// UEFI: the `boot` partition is the ESP with a kernel, initramfs and
+    /// command line per slot; BootNext/BootOrder pick the slot's entry.
+    Uefi,
+}
+
+impl BootMethod {
+    pub const NAMES: &'static [&'static str] = &["direct", "uefi"];
+
+    pub fn parse(s: &str) -> Option<BootMethod> {
+        match s {
+            "direct" => Some(Self::Direct),
+            "uefi" => Some(Self::Uefi),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Direct => "direct",
+            Self::Uefi => "uefi",
+        }
+    }
 }
 
 /// `[budget]`: size limits the build must stay within.
@@ -189,6 +230,8 @@ pub struct Board {
     pub disk: Option<Layout>,
     /// Size budgets (`[budget]`).
     pub budget: Budget,
+    /// `[boot] method`.
+    pub boot_method: BootMethod,
     /// The file it was read from and its exact text (copied into the output).
     pub source: SourceFile,
 }
@@ -227,6 +270,10 @@ pub enum BoardProblem {
     PartitionSize(String),
     #[error(transparent)]
     Disk(#[from] LayoutProblem),
+    #[error("boot method {0:?} is unknown: use \"direct\" or \"uefi\"")]
+    BootMethod(String),
+    #[error("boot method \"uefi\" needs a [disk] with a \"boot\" partition (the ESP), a \"bootstate\" partition and the root slots \"root-a\" and \"root-b\"")]
+    UefiNeedsAbDisk,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -412,6 +459,30 @@ pub fn parse(
         initramfs: budget_size(&doc.budget.initramfs),
         rootfs: budget_size(&doc.budget.rootfs),
     };
+    let boot_method = match &doc.boot.method {
+        None => BootMethod::Direct,
+        Some(m) => BootMethod::parse(m.get_ref()).unwrap_or_else(|| {
+            d.push(loc(m.span()), BoardProblem::BootMethod(m.get_ref().clone()));
+            BootMethod::Direct
+        }),
+    };
+    if boot_method == BootMethod::Uefi {
+        let ab = disk.as_ref().is_some_and(|l| {
+            let has = |k| l.partitions.iter().any(|p| p.kind == k);
+            has(azl_formats::manifest::PartitionKind::Boot)
+                && has(azl_formats::manifest::PartitionKind::BootState)
+                && ["root-a", "root-b"].iter().all(|n| {
+                    l.partitions.iter().any(|p| {
+                        p.name == *n && p.kind == azl_formats::manifest::PartitionKind::Root
+                    })
+                })
+        });
+        if !ab {
+            if let Some(m) = &doc.boot.method {
+                d.push(loc(m.span()), BoardProblem::UefiNeedsAbDisk);
+            }
+        }
+    }
     d.finish()?;
     let config_fragment = doc
         .kernel
@@ -431,6 +502,7 @@ pub fn parse(
         qemu,
         disk,
         budget,
+        boot_method,
         source,
     })
 }
@@ -678,6 +750,22 @@ mod tests {
             (10, 5000)
         );
         assert!(b.qemu.is_none() && b.watchdog.is_none() && b.modules.is_empty());
+        assert_eq!(b.boot_method, BootMethod::Direct);
+
+        let e = parse_str("[board]\nname = \"x\"\narch = \"aarch64\"\n[boot]\nmethod = \"bios\"\n")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "b.toml:5: boot method \"bios\" is unknown: use \"direct\" or \"uefi\""
+        );
+        let e = parse_str("[board]\nname = \"x\"\narch = \"aarch64\"\n[boot]\nmethod = \"uefi\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("b.toml:5: boot method \"uefi\" needs a [disk]"),
+            "{e}"
+        );
 
         let e = parse_str("[board]\nname = \"x\"\narch = \"aarch64\"\nfoo = 1\n").unwrap_err();
         assert!(

@@ -1,7 +1,7 @@
 //! The [`BootConfig`] init reads first: identity and the trial boot's
 //! update policy from the image config, watchdog and timings from the
 //! board, and the module paths in load order.
-use crate::board::Board;
+use crate::board::{Board, BootMethod};
 use crate::config::ImageSettings;
 use crate::modules::ModuleSet;
 use azl_disk::Layout;
@@ -17,6 +17,18 @@ pub const ROOT_WAIT_S: u32 = 10;
 /// `partition` is that slot — the one a `fixed` image boots; with an A/B
 /// boot state stage 1 picks the slot from the state and does not read it.
 pub fn root_spec(layout: &Layout, slot: &str, allow_unsigned: bool) -> RootSpec {
+    root_spec_for(layout, slot, allow_unsigned, BootMethod::Direct)
+}
+
+/// [`root_spec`] for a board whose firmware boots by `method`: with
+/// `uefi` the backend is UEFI BootNext/BootOrder with the `boot`
+/// partition as the ESP (the board file check ensures both exist).
+pub fn root_spec_for(
+    layout: &Layout,
+    slot: &str,
+    allow_unsigned: bool,
+    method: BootMethod,
+) -> RootSpec {
     let first = |kind: PartitionKind| {
         layout
             .partitions
@@ -30,9 +42,18 @@ pub fn root_spec(layout: &Layout, slot: &str, allow_unsigned: bool) -> RootSpec 
         wait_s: ROOT_WAIT_S,
         allow_unsigned,
         // A/B slot choice by stage 1 when the layout has a boot state.
-        boot_control: first(PartitionKind::BootState).map_or(BootControl::Fixed, |p| {
-            BootControl::InitramfsSelect { state_partition: p }
-        }),
+        boot_control: match (
+            method,
+            first(PartitionKind::BootState),
+            first(PartitionKind::Boot),
+        ) {
+            (_, None, _) => BootControl::Fixed,
+            (BootMethod::Uefi, Some(state_partition), Some(esp_partition)) => BootControl::Uefi {
+                state_partition,
+                esp_partition,
+            },
+            (_, Some(state_partition), _) => BootControl::InitramfsSelect { state_partition },
+        },
         // The image config's `[update]`: set by [`compile`].
         update: UpdatePolicy::default(),
     }

@@ -16,7 +16,8 @@
 //! same bundle bytes.
 use crate::output::{self, OutputError};
 use azl_formats::bundle::{
-    check_layout, encode_head, BundleError, Header, SlotGeometry, MAX_TREE_LEN,
+    check_layout, encode_head, BundleError, Header, Payload, PayloadKind, SlotGeometry,
+    MAX_TREE_LEN,
 };
 use azl_formats::envelope::Enveloped;
 use azl_formats::manifest::{
@@ -81,6 +82,9 @@ pub struct Bundle {
     pub tree: Vec<u8>,
     /// The squashfs data blocks: the `root-data` payload.
     pub data: Vec<u8>,
+    /// UEFI boards: the `kernel`, `initramfs` and `cmdline` payloads back
+    /// to back (empty otherwise).
+    pub boot: Vec<u8>,
     /// Bytes of the slot partition it was laid out from.
     pub slot_size: u64,
     /// sha256 of the whole bundle.
@@ -120,6 +124,28 @@ pub fn lay_out(
     slot: &[u8],
     key: &SigningKey,
     min_from_security_version: Option<u32>,
+) -> Result<Bundle, BundleBuildError> {
+    lay_out_with(name, slot, key, min_from_security_version, None)
+}
+
+/// A slot's kernel files, for boards that boot each slot's own (UEFI).
+#[derive(Debug, Clone, Copy)]
+pub struct BootPayloads<'a> {
+    pub kernel: &'a [u8],
+    pub initramfs: &'a [u8],
+    /// The slot's command line, as its manifest records it.
+    pub cmdline: &'a str,
+}
+
+/// [`lay_out`], with the `kernel`, `initramfs` and `cmdline` payloads
+/// after the data when `boot` is given (their sizes and digests are the
+/// manifest's, held to [`check_layout`] like the rest).
+pub fn lay_out_with(
+    name: &str,
+    slot: &[u8],
+    key: &SigningKey,
+    min_from_security_version: Option<u32>,
+    boot: Option<&BootPayloads>,
 ) -> Result<Bundle, BundleBuildError> {
     let slot_name = || name.to_string();
     let len = slot.len() as u64;
@@ -165,12 +191,27 @@ pub fn lay_out(
     let data = part(name, slot, "squashfs data", 0, manifest.rootfs.data_size)?;
     let tree = part(name, slot, "verity area", v.hash_offset, v.hash_size)?;
 
-    let header = Header::for_root(
+    let mut header = Header::for_root(
         section,
         min_from_security_version,
         (tree.len() as u64, sha256(tree)),
         (data.len() as u64, sha256(data)),
     );
+    let mut boot_bytes = Vec::new();
+    if let Some(b) = boot {
+        for (kind, bytes) in [
+            (PayloadKind::Kernel, b.kernel),
+            (PayloadKind::Initramfs, b.initramfs),
+            (PayloadKind::Cmdline, b.cmdline.as_bytes()),
+        ] {
+            header.payloads.push(Payload {
+                kind,
+                size: bytes.len() as u64,
+                sha256: sha256(bytes),
+            });
+            boot_bytes.extend_from_slice(bytes);
+        }
+    }
     // The device's rule, before anything leaves this function.
     check_layout(&header, section, &manifest, SlotGeometry { size: len }).map_err(|reason| {
         BundleBuildError::Layout {
@@ -187,7 +228,7 @@ pub fn lay_out(
         reason,
     })?;
     let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
-    for p in [head.as_slice(), tree, data] {
+    for p in [head.as_slice(), tree, data, &boot_bytes] {
         ctx.update(p);
     }
     let mut digest = [0u8; 32];
@@ -198,6 +239,7 @@ pub fn lay_out(
         head,
         tree: tree.to_vec(),
         data: data.to_vec(),
+        boot: boot_bytes,
         slot_size: len,
         sha256: digest,
         key_id: signed.signature.key_id,
@@ -207,12 +249,12 @@ pub fn lay_out(
 impl Bundle {
     /// Total bytes of the bundle file.
     pub fn size(&self) -> u64 {
-        (self.head.len() + self.tree.len() + self.data.len()) as u64
+        (self.head.len() + self.tree.len() + self.data.len() + self.boot.len()) as u64
     }
 
     /// Write the bundle to `path` atomically ([`output::put_file`]).
     pub fn write(&self, path: &Path) -> Result<(), BundleBuildError> {
-        output::put_file(path, &[&self.head, &self.tree, &self.data])?;
+        output::put_file(path, &[&self.head, &self.tree, &self.data, &self.boot])?;
         Ok(())
     }
 

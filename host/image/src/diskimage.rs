@@ -91,6 +91,34 @@ pub struct Inputs<'a> {
     /// The root slot to fill (a bundle's target); `None`: [`FIRST_SLOT`],
     /// else the layout's first root partition (what `imagegen build` does).
     pub slot: Option<&'a str>,
+    /// The board boots by UEFI: the boot partition is the ESP with the
+    /// filled slot's files under `EFI/azl/<slot>/` ([`esp_files`]); `cmdline`
+    /// is then that slot's entry command line.
+    pub uefi: bool,
+}
+
+/// The ESP of a UEFI board as built: slot `slot`'s kernel, initramfs,
+/// load-option data and command line under `EFI/azl/<slot>/`, and the
+/// first-boot `startup.nsh` at the root (formats::efi). The other slot's
+/// directory stays absent until an update installs it.
+pub fn esp_files(
+    slot: azl_formats::bootstate::Slot,
+    kernel: &[u8],
+    initramfs: &[u8],
+    cmdline: &str,
+) -> Vec<(String, Vec<u8>)> {
+    use azl_formats::efi::{self, EspFile};
+    let path = |f| format!("/{}", efi::esp_path(slot, f));
+    vec![
+        (path(EspFile::Kernel), kernel.to_vec()),
+        (path(EspFile::Initrd), initramfs.to_vec()),
+        (path(EspFile::Options), efi::options_data(cmdline)),
+        (path(EspFile::Cmdline), format!("{cmdline}\n").into_bytes()),
+        (
+            format!("/{}", efi::STARTUP_NSH),
+            efi::startup_nsh(cmdline).into_bytes(),
+        ),
+    ]
 }
 
 /// The root slot a build fills, from the board's layout: `slot` by name,
@@ -222,14 +250,19 @@ pub fn build(i: &Inputs) -> Result<Built, DiskImageError> {
     let protected = sha256(&root_bytes);
 
     // Boot partition: what a bootloader needs to start this slot.
-    let boot_files = vec![
-        (BOOT_KERNEL.to_string(), i.kernel.to_vec()),
-        (BOOT_INITRAMFS.to_string(), i.initramfs.to_vec()),
-        (
-            BOOT_CMDLINE.to_string(),
-            format!("{}\n", i.cmdline).into_bytes(),
-        ),
-    ];
+    let efi_slot = azl_formats::bootstate::Slot::from_partition(&root.spec.name);
+    let boot_files = match (i.uefi, efi_slot) {
+        (true, Some(s)) => esp_files(s, i.kernel, i.initramfs, i.cmdline),
+        (true, None) => return Err(DiskImageError::NoPartition("root-a or root-b")),
+        (false, _) => vec![
+            (BOOT_KERNEL.to_string(), i.kernel.to_vec()),
+            (BOOT_INITRAMFS.to_string(), i.initramfs.to_vec()),
+            (
+                BOOT_CMDLINE.to_string(),
+                format!("{}\n", i.cmdline).into_bytes(),
+            ),
+        ],
+    };
     let volume_id = u32::from_le_bytes(
         sha256(&[i.seed, b"fat-volume-id"].concat())[..4]
             .try_into()

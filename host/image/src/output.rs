@@ -26,6 +26,9 @@ pub const DISK: &str = "disk.img";
 pub const MANIFEST: &str = "manifest.bin";
 /// `imagegen run --tpm`: the software TPM's persistent state (not a build output).
 pub const TPM_STATE: &str = "tpm";
+/// UEFI boards: the firmware's variable store (a copy of the AAVMF vars
+/// template made by the first `imagegen run`, kept so boot entries persist).
+pub const EFI_VARS: &str = "efi-vars.fd";
 /// The raw Ed25519 public key the image trusts (signed builds only).
 pub const PUBLIC_KEY: &str = "manifest.pub";
 

@@ -5,7 +5,7 @@
 //!
 //! Config problems are all collected and reported together before anything
 //! touches the board, kernel or init binary.
-use crate::board::{self, Board, BoardError};
+use crate::board::{self, Board, BoardError, BootMethod};
 use crate::config::RootMode;
 use crate::config::{BoardRef, Config, ConfigErrorKind, ImageError, ImageSettings, LoadError};
 use crate::diag::{Diagnostics, Located, Problems};
@@ -21,6 +21,7 @@ use crate::services::ServiceError;
 use crate::users::UserError;
 use crate::{bootcfg, files, services, skeleton, users::UserDb};
 use crate::{budget, bundle, diskimage, packages};
+use azl_formats::bootstate::Slot;
 use azl_formats::envelope::Enveloped;
 use azl_formats::services::TableError;
 use azl_formats::{paths, BootConfig, FormatError, ServiceTable};
@@ -117,6 +118,10 @@ pub enum BuildError {
     KeyAndInsecure,
     #[error("[image] root = \"disk\" but board {board} has no [disk] layout")]
     NoDiskLayout { board: String },
+    #[error("board {board} boots by UEFI (per-slot kernels on the ESP): the image needs root = \"disk\", not an initramfs-only root")]
+    UefiNeedsDisk { board: String },
+    #[error("board {board} boots by UEFI: the filled root slot must be root-a or root-b (the slots with ESP entries), not {slot:?}")]
+    UefiSlot { board: String, slot: String },
     #[error(
         "{loc}: {path} is below /data, which on a disk image is the persistent data partition mounted \
          over the root at boot: the file would be hidden. Create it at run time (e.g. from a service) instead"
@@ -327,11 +332,29 @@ pub fn compile_bundle(
     let disk = image.disk.as_ref().ok_or_else(no_disk)?;
     let key = key.ok_or(BuildError::BundleNoKey)?;
     let slot = disk.root_slot().ok_or_else(no_disk)?;
-    let b = bundle::lay_out(
+    // A UEFI board boots each slot's own kernel files: they travel too.
+    let kernel_bytes = match image.board.boot_method {
+        BootMethod::Uefi => {
+            Some(
+                std::fs::read(&image.kernel.image).map_err(|source| BuildError::Read {
+                    path: image.kernel.image.clone(),
+                    source,
+                })?,
+            )
+        }
+        BootMethod::Direct => None,
+    };
+    let boot = kernel_bytes.as_deref().map(|k| bundle::BootPayloads {
+        kernel: k,
+        initramfs: &image.initramfs.gz,
+        cmdline: &disk.manifest.cmdline,
+    });
+    let b = bundle::lay_out_with(
         disk.manifest.rootfs.partition.as_str(),
         slot,
         &key,
         min_from_security_version,
+        boot.as_ref(),
     )?;
     Ok((image, b))
 }
@@ -421,7 +444,12 @@ fn compile_keyed(
             // A bad --slot is named before anything is built; the boot
             // config names the slot it is built for.
             let slot = diskimage::root_slot(layout, opts.slot.as_deref(), &board.name)?;
-            Some(bootcfg::root_spec(layout, &slot.name, key.is_none()))
+            Some(bootcfg::root_spec_for(
+                layout,
+                &slot.name,
+                key.is_none(),
+                board.boot_method,
+            ))
         }
         _ => None,
     };
@@ -440,6 +468,7 @@ fn compile_keyed(
 
     // 3. Complete the file set (the whole system: initramfs or root).
     services.validate().map_err(BuildError::Table)?;
+    let efi_slot_name = root_spec.as_ref().map(|r| r.partition.clone());
     let boot_config = bootcfg::compile(&settings, &board, &modules, root_spec);
     let boot_cfg_bytes = encode("boot config", &boot_config)?;
     let services_bytes = encode("service table", &services)?;
@@ -462,6 +491,23 @@ fn compile_keyed(
         .filter(|s| !s.is_empty())
         .collect::<Vec<_>>()
         .join(" ");
+    // UEFI: each slot's entry has its own command line (formats::efi), the
+    // one its kernel runs with and the manifest's reference values predict.
+    let cmdline = match (board.boot_method, &efi_slot_name) {
+        (BootMethod::Direct, _) => cmdline,
+        (BootMethod::Uefi, None) => {
+            return Err(BuildError::UefiNeedsDisk {
+                board: board.name.clone(),
+            })
+        }
+        (BootMethod::Uefi, Some(r)) => {
+            let slot = Slot::from_partition(r).ok_or_else(|| BuildError::UefiSlot {
+                board: board.name.clone(),
+                slot: r.clone(),
+            })?;
+            azl_formats::efi::slot_cmdline(slot, &cmdline)
+        }
+    };
     if cmdline.len() >= MAX_CMDLINE {
         return Err(BuildError::CmdlineTooLong { len: cmdline.len() });
     }
@@ -519,6 +565,7 @@ fn compile_keyed(
                 service_table: &services_bytes,
                 key: key.as_ref(),
                 slot: opts.slot.as_deref(),
+                uefi: board.boot_method == BootMethod::Uefi,
             })?;
             (initramfs, Some(built))
         }

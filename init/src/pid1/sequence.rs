@@ -219,6 +219,7 @@ fn choose_slot(
             security_version: v.manifest.security_version,
             version: v.manifest.image_version.clone(),
             digest: v.digest(),
+            cmdline: v.manifest.cmdline.clone(),
         })
     };
     let pick = select::pick(ctl.as_mut(), &mut probe).map_err(|e| e.to_string())?;

@@ -4,6 +4,7 @@
 //! crate-wide); every block carries a `// SAFETY:` line.
 pub mod blkpg;
 pub mod dm;
+pub mod fsflags;
 pub mod net;
 pub mod process;
 pub mod time;

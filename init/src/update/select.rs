@@ -28,6 +28,9 @@ pub struct SlotManifest {
     pub security_version: u32,
     pub version: String,
     pub digest: Digest,
+    /// The kernel command line the manifest records (UEFI: the slot's
+    /// boot entry's load options).
+    pub cmdline: String,
 }
 
 /// The decision.
@@ -173,11 +176,11 @@ pub fn pick_with(
     // Each refusal marks a slot bad, so two rounds cover both slots.
     for _ in 0..3 {
         let floor = state.floor.max(nv_floor);
-        let choice = state
-            .choose(floor)
-            .ok_or_else(|| SelectError::NothingBootable {
+        let choice = state.choose_started(floor, ctl.started()).ok_or_else(|| {
+            SelectError::NothingBootable {
                 detail: describe(&state),
-            })?;
+            }
+        })?;
         if let Some(next) = &choice.write {
             ctl.write(next).map_err(SelectError::State)?;
             state = next.clone();
@@ -196,6 +199,7 @@ pub fn pick_with(
             ),
             Ok(manifest) => {
                 catch_up(nv, &nv_now, state.floor);
+                sync_firmware(ctl, &state, &choice, &manifest, probe);
                 return Ok(Pick {
                     slot: choice.slot,
                     trial: choice.trial,
@@ -217,6 +221,41 @@ pub fn pick_with(
     Err(SelectError::NothingBootable {
         detail: describe(&state),
     })
+}
+
+/// Bring the firmware's boot entries in line with the state (a no-op on
+/// initramfs-select). A failure is logged, never fatal: the state is the
+/// record, and the chosen slot boots either way.
+fn sync_firmware(
+    ctl: &mut dyn BootControl,
+    state: &BootState,
+    choice: &azl_formats::bootstate::BootChoice,
+    booted: &SlotManifest,
+    probe: &mut dyn FnMut(Slot) -> Result<SlotManifest, String>,
+) {
+    // Only boot methods with a kernel per slot have entries to keep.
+    if !ctl.takes_boot_files() {
+        return;
+    }
+    let mut cmdlines = vec![(choice.slot, booted.cmdline.clone())];
+    let other = choice.slot.other();
+    if state.slot(other).bootable() {
+        match probe(other) {
+            Ok(m) => cmdlines.push((other, m.cmdline)),
+            Err(e) => log::warn!(
+                "boot entries: {other} does not verify ({e}); its entry is left as it is"
+            ),
+        }
+    }
+    let plan = bootctl::SyncPlan {
+        committed: state.active,
+        trial: choice.trial,
+        rearm: choice.rearm,
+        cmdlines,
+    };
+    if let Err(e) = ctl.sync(&plan) {
+        log::error!("!!! boot entries ({}): {e}", ctl.name());
+    }
 }
 
 /// The state's floor is above the NV floor (a commit's NV raise was cut
@@ -362,12 +401,91 @@ mod tests {
             security_version: sv,
             version: format!("v{sv}"),
             digest: [d; 32],
+            cmdline: format!("console=ttyAMA0 v{sv}"),
         }
     }
 
     fn installed_b(ctl: &mut InitramfsSelect) {
         bootctl::begin_install(ctl, Slot::B).unwrap();
         bootctl::mark_trial(ctl, Slot::B, 5, "v5", [0xb; 32]).unwrap();
+    }
+
+    /// A per-kernel boot method stand-in: the state in a file, a fixed
+    /// started slot, and the sync plans stage 1 handed it.
+    struct PerKernel {
+        inner: InitramfsSelect,
+        started: Option<Slot>,
+        plans: Vec<bootctl::SyncPlan>,
+    }
+
+    impl BootControl for PerKernel {
+        fn name(&self) -> &'static str {
+            "per-kernel"
+        }
+        fn location(&self) -> String {
+            self.inner.location()
+        }
+        fn read(&mut self) -> Result<azl_formats::bootstate::Loaded, BootCtlError> {
+            self.inner.read()
+        }
+        fn write(&mut self, next: &BootState) -> Result<(), BootCtlError> {
+            self.inner.write(next)
+        }
+        fn arm(&mut self, _: Slot, _: bool) -> Result<(), BootCtlError> {
+            Ok(())
+        }
+        fn started(&self) -> Option<Slot> {
+            self.started
+        }
+        fn sync(&mut self, plan: &bootctl::SyncPlan) -> Result<(), BootCtlError> {
+            self.plans.push(plan.clone());
+            Ok(())
+        }
+        fn takes_boot_files(&self) -> bool {
+            true
+        }
+    }
+
+    /// Rule (a) through stage 1: the committed slot's kernel started while
+    /// B's trial is pending: A boots, the trial stays pending and is handed
+    /// to the backend to arm again; then B's kernel starts: the trial runs.
+    #[test]
+    fn a_pending_trial_survives_a_boot_of_the_other_kernel_and_is_rearmed() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut inner = InitramfsSelect::open(&temp_store(dir.path())).unwrap();
+        inner
+            .write(&BootState::factory(3, "v3", [0xa; 32]))
+            .unwrap();
+        installed_b(&mut inner);
+        let mut ctl = PerKernel {
+            inner,
+            started: Some(Slot::A),
+            plans: Vec::new(),
+        };
+        let mut probe = |s: Slot| Ok(if s == Slot::A { m(3, 0xa) } else { m(5, 0xb) });
+        let p = pick(&mut ctl, &mut probe).unwrap();
+        assert_eq!((p.slot, p.trial), (Slot::A, false));
+        let s = bootctl::state(&mut ctl).unwrap();
+        assert_eq!(s.trial, Some(Slot::B), "the trial is still pending");
+        assert_eq!(s.slot(Slot::B).state, SlotState::Installed);
+        let plan = ctl.plans.last().unwrap();
+        assert_eq!(
+            (plan.committed, plan.trial, plan.rearm),
+            (Slot::A, false, Some(Slot::B))
+        );
+        // Both slots' entries get their manifests' command lines.
+        assert_eq!(
+            plan.cmdlines,
+            vec![(Slot::A, m(3, 0xa).cmdline), (Slot::B, m(5, 0xb).cmdline)]
+        );
+        ctl.started = Some(Slot::B);
+        let p = pick(&mut ctl, &mut probe).unwrap();
+        assert_eq!((p.slot, p.trial), (Slot::B, true));
+        let plan = ctl.plans.last().unwrap();
+        assert_eq!(
+            (plan.committed, plan.trial, plan.rearm),
+            (Slot::A, true, None)
+        );
     }
 
     #[test]

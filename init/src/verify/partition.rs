@@ -115,6 +115,8 @@ pub struct Partition {
     /// `/dev/vda`, and the entry number.
     pub disk: String,
     pub number: u32,
+    /// The entry's unique partition GUID (on-disk byte order).
+    pub part_guid: [u8; 16],
 }
 
 /// `vda` + 2 → `vda2`; `mmcblk0` + 2 → `mmcblk0p2`.
@@ -249,6 +251,7 @@ pub fn find(partname: &str, wait: Duration) -> Result<Partition, PartitionError>
                 size_bytes: entry.size(),
                 disk: format!("/dev/{disk}"),
                 number: entry.number,
+                part_guid: entry.part_guid,
             });
         }
         if start.elapsed() >= wait {

@@ -69,6 +69,7 @@ fn build(slot: Option<&str>, key: Option<&SigningKey>) -> Result<Built, DiskImag
         service_table: b"services",
         key,
         slot,
+        uefi: false,
     })
 }
 

@@ -13,8 +13,8 @@
 //! ([`VerifiedTree::new`]) and every data block against the tree.
 use super::{check, view, Check, InspectError, Keys, ManifestView, SigStatus, Signature};
 use azl_formats::bundle::{
-    check_layout, BundleError, Header, Preamble, SignedHeader, SlotGeometry, MAX_TREE_LEN,
-    PREAMBLE_LEN,
+    check_layout, BundleError, Header, PayloadKind, Preamble, SignedHeader, SlotGeometry,
+    MAX_TREE_LEN, PREAMBLE_LEN,
 };
 use azl_formats::envelope::Enveloped;
 use azl_formats::manifest::{Hex, Manifest, SignedManifest};
@@ -390,7 +390,17 @@ fn payloads_check(
     // check_layout held the sizes to the manifest (tree then data).
     let tree_at = head_len;
     let data_at = tree_at.saturating_add(v.hash_size);
-    let end = data_at.saturating_add(m.rootfs.data_size);
+    let data_end = data_at.saturating_add(m.rootfs.data_size);
+    // UEFI boards: kernel, initramfs, cmdline after the data (sizes held
+    // to the manifest by check_layout).
+    let boot: Vec<&azl_formats::bundle::Payload> = header
+        .payloads
+        .iter()
+        .filter(|p| !matches!(p.kind, PayloadKind::HashTree | PayloadKind::RootData))
+        .collect();
+    let end = boot
+        .iter()
+        .fold(data_end, |at, p| at.saturating_add(p.size));
     if input.size != end {
         let what = if input.size > end {
             format!(
@@ -400,8 +410,10 @@ fn payloads_check(
         } else {
             let (section, start, len) = if input.size < data_at {
                 ("hash-tree", tree_at, v.hash_size)
-            } else {
+            } else if input.size < data_end {
                 ("root-data", data_at, m.rootfs.data_size)
+            } else {
+                ("kernel files", data_end, end - data_end)
             };
             BundleError::Truncated {
                 section,
@@ -418,6 +430,37 @@ fn payloads_check(
         true,
         format!("{end} bytes, as the layout implies"),
     ));
+    let mut at = data_end;
+    for p in &boot {
+        let name = format!("sha256 {}", p.kind.name());
+        let c = match input.read(at, usize::try_from(p.size).unwrap_or(usize::MAX)) {
+            Ok(bytes) if azl_formats::sha256(&bytes) == p.sha256 => {
+                check(name, true, format!("{} ({} bytes)", Hex(&p.sha256), p.size))
+            }
+            Ok(bytes) => check(
+                name,
+                false,
+                format!(
+                    "bundle {} payload does not match its sha256: header says {}, payload has {}",
+                    p.kind.name(),
+                    Hex(&p.sha256),
+                    Hex(&azl_formats::sha256(&bytes))
+                ),
+            ),
+            Err(Short::Truncated { got }) => check(
+                name,
+                false,
+                format!(
+                    "bundle is truncated in its {}: {got} of {} bytes",
+                    p.kind.name(),
+                    p.size
+                ),
+            ),
+            Err(Short::Io(e)) => return Err(e),
+        };
+        checks.push(c);
+        at = at.saturating_add(p.size);
+    }
 
     // The tree: bounded, hashed, then checked against the root hash.
     let tree_len = match VerifiedTree::expected_size(v, MAX_TREE_LEN) {

@@ -1036,11 +1036,40 @@ fn inspect_slot(
         .iter()
         .find(|p| kind_of(p) == Some(PartitionKind::Boot));
     if let Some(boot) = boot {
-        let files = [
-            ("kernel", BOOT_KERNEL, &m.kernel),
-            ("initramfs", BOOT_INITRAMFS, &m.initramfs),
-        ];
+        // A UEFI build (its cmdline names its slot, formats::efi): the
+        // slot's own files under EFI/azl/<slot>/ on the ESP.
+        let efi_slot = azl_formats::efi::started_slot(&m.cmdline);
+        let esp = |f| {
+            format!(
+                "/{}",
+                azl_formats::efi::esp_path(efi_slot.unwrap_or(azl_formats::bootstate::Slot::A), f)
+            )
+        };
+        let cmdline_txt = azl_formats::manifest::FileDigest {
+            size: m.cmdline.len() as u64 + 1,
+            sha256: azl_formats::sha256(format!("{}\n", m.cmdline).as_bytes()),
+        };
+        let files: Vec<(&str, String, &azl_formats::manifest::FileDigest)> = match efi_slot {
+            Some(_) => vec![
+                ("kernel", esp(azl_formats::efi::EspFile::Kernel), &m.kernel),
+                (
+                    "initramfs",
+                    esp(azl_formats::efi::EspFile::Initrd),
+                    &m.initramfs,
+                ),
+                (
+                    "cmdline",
+                    esp(azl_formats::efi::EspFile::Cmdline),
+                    &cmdline_txt,
+                ),
+            ],
+            None => vec![
+                ("kernel", BOOT_KERNEL.to_string(), &m.kernel),
+                ("initramfs", BOOT_INITRAMFS.to_string(), &m.initramfs),
+            ],
+        };
         for (what, path, want) in files {
+            let path = path.as_str();
             let name = format!("{what} on {}", boot.name);
             let c = match fsinfo::fat_file_digest(&img.file, boot.offset, boot.size, path) {
                 Ok(Some((size, d))) if size == want.size && d == want.sha256 => {

@@ -50,6 +50,10 @@ pub enum RunError {
     },
     #[error("{0}")]
     Swtpm(String),
+    #[error("UEFI firmware {0} not found; install qemu-efi-aarch64 (scripts/setup.sh)")]
+    Firmware(PathBuf),
+    #[error("board {0} boots by UEFI: the kernel command line is in each slot's boot entry on the ESP, --append cannot change it")]
+    AppendUefi(String),
     #[error("{what}: {source}")]
     Io {
         what: String,
@@ -77,9 +81,6 @@ fn need(dir: &Path, name: &str) -> Result<PathBuf, RunError> {
 /// Boot `opts.out`; returns the exit code imagegen should end with.
 pub fn run(opts: &RunOptions) -> Result<i32, RunError> {
     let dir = &opts.out;
-    let kernel = need(dir, output::KERNEL)?;
-    let initrd = need(dir, output::INITRAMFS)?;
-    let cmdline_file = need(dir, output::CMDLINE)?;
     let board_file = need(dir, output::BOARD)?;
     let board = board::load(&board_file, None).map_err(|source| RunError::Board {
         dir: dir.clone(),
@@ -89,13 +90,38 @@ pub fn run(opts: &RunOptions) -> Result<i32, RunError> {
         .qemu
         .clone()
         .ok_or_else(|| RunError::NotVirtual(board.name.clone()))?;
-    let mut cmdline = std::fs::read_to_string(&cmdline_file)
-        .map_err(|source| RunError::Read {
-            path: cmdline_file.clone(),
-            source,
-        })?
-        .trim()
-        .to_string();
+    let uefi = board.boot_method == board::BootMethod::Uefi;
+    if uefi && opts.append.as_deref().is_some_and(|a| !a.trim().is_empty()) {
+        return Err(RunError::AppendUefi(board.name.clone()));
+    }
+    let (kernel, initrd, cmdline_file) = if uefi {
+        Default::default()
+    } else {
+        (
+            need(dir, output::KERNEL)?,
+            need(dir, output::INITRAMFS)?,
+            need(dir, output::CMDLINE)?,
+        )
+    };
+    let vars = dir.join(output::EFI_VARS);
+    if uefi {
+        prepare_vars(
+            Path::new(qemu::AAVMF_CODE),
+            Path::new(qemu::AAVMF_VARS),
+            &vars,
+        )?;
+    }
+    let mut cmdline = if uefi {
+        Ok(String::new())
+    } else {
+        std::fs::read_to_string(&cmdline_file)
+    }
+    .map_err(|source| RunError::Read {
+        path: cmdline_file.clone(),
+        source,
+    })?
+    .trim()
+    .to_string();
     if let Some(a) = opts
         .append
         .as_deref()
@@ -132,11 +158,21 @@ pub fn run(opts: &RunOptions) -> Result<i32, RunError> {
     } else {
         None
     };
+    let firmware = if uefi {
+        qemu::Firmware::Uefi {
+            code: Path::new(qemu::AAVMF_CODE),
+            vars: &vars,
+        }
+    } else {
+        qemu::Firmware::Direct {
+            kernel: &kernel,
+            initrd: &initrd,
+            cmdline: &cmdline,
+        }
+    };
     let args: Vec<OsString> = qemu::args(&qemu::QemuInputs {
         qemu: &q,
-        kernel: &kernel,
-        initrd: &initrd,
-        cmdline: &cmdline,
+        firmware,
         disks: &disks,
         tpm_socket: tpm.as_ref().map(|t| t.socket()),
         stdin_is_tty: std::io::stdin().is_terminal(),
@@ -166,4 +202,29 @@ pub fn run(opts: &RunOptions) -> Result<i32, RunError> {
         process::Ending::Exited(_) => {}
     }
     Ok(ending.exit_code())
+}
+
+/// A UEFI board's variable store: the image's own copy, made from the
+/// firmware's template on the first run and then kept (boot entries,
+/// BootOrder persist across runs like a device's flash). The copy goes
+/// through a temporary file so a cut run never leaves half a store.
+fn prepare_vars(code: &Path, template: &Path, vars: &Path) -> Result<(), RunError> {
+    for f in [code, template] {
+        if !f.is_file() {
+            return Err(RunError::Firmware(f.to_path_buf()));
+        }
+    }
+    if vars.is_file() {
+        return Ok(());
+    }
+    let io = |what: String| move |source| RunError::Io { what, source };
+    let tmp = vars.with_extension("fd.tmp");
+    std::fs::copy(template, &tmp).map_err(io(format!("copying {}", template.display())))?;
+    std::fs::rename(&tmp, vars).map_err(io(format!("creating {}", vars.display())))?;
+    eprintln!(
+        "imagegen: new UEFI variable store {} (first boot: no boot entry yet, the firmware shell \
+         runs the ESP's startup.nsh, which creates slot a's entry and starts its kernel)",
+        vars.display()
+    );
+    Ok(())
 }

@@ -11,13 +11,30 @@ pub fn binary_for(arch: &str) -> String {
 }
 
 /// Inputs of the command line.
+/// How the machine starts its kernel.
+#[derive(Debug, Clone)]
+pub enum Firmware<'a> {
+    /// QEMU loads the kernel itself (`-kernel -initrd -append`).
+    Direct {
+        kernel: &'a Path,
+        initrd: &'a Path,
+        /// Full kernel command line.
+        cmdline: &'a str,
+    },
+    /// UEFI firmware in two pflash devices: the read-only code and the
+    /// board's writable variable store; it starts the kernel from the ESP.
+    Uefi { code: &'a Path, vars: &'a Path },
+}
+
+/// Debian's edk2 for arm64 (`qemu-efi-aarch64`).
+pub const AAVMF_CODE: &str = "/usr/share/AAVMF/AAVMF_CODE.fd";
+/// Its variable store template (copied per image, never used in place).
+pub const AAVMF_VARS: &str = "/usr/share/AAVMF/AAVMF_VARS.fd";
+
 #[derive(Debug, Clone)]
 pub struct QemuInputs<'a> {
     pub qemu: &'a Qemu,
-    pub kernel: &'a Path,
-    pub initrd: &'a Path,
-    /// Full kernel command line.
-    pub cmdline: &'a str,
+    pub firmware: Firmware<'a>,
     pub disks: &'a [PathBuf],
     /// swtpm control socket, when a TPM is attached.
     pub tpm_socket: Option<&'a Path>,
@@ -50,12 +67,36 @@ pub fn args(i: &QemuInputs) -> Vec<OsString> {
     } else {
         push(&["-serial", "stdio", "-monitor", "none"]);
     }
-    a.push("-kernel".into());
-    a.push(i.kernel.into());
-    a.push("-initrd".into());
-    a.push(i.initrd.into());
-    a.push("-append".into());
-    a.push(i.cmdline.into());
+    match &i.firmware {
+        Firmware::Direct {
+            kernel,
+            initrd,
+            cmdline,
+        } => {
+            a.push("-kernel".into());
+            a.push(kernel.into());
+            a.push("-initrd".into());
+            a.push(initrd.into());
+            a.push("-append".into());
+            a.push(cmdline.into());
+        }
+        Firmware::Uefi { code, vars } => {
+            let mut c = OsString::from("if=pflash,format=raw,readonly=on,file=");
+            c.push(qemu_escape(code));
+            let mut v = OsString::from("if=pflash,format=raw,file=");
+            v.push(qemu_escape(vars));
+            // No default NIC: edk2 would try PXE and HTTP boot over IPv4
+            // and IPv6 on it (minutes under TCG) before the ESP's script.
+            a.extend([
+                "-drive".into(),
+                c,
+                "-drive".into(),
+                v,
+                "-nic".into(),
+                "none".into(),
+            ]);
+        }
+    }
     for d in &i.qemu.devices {
         a.push("-device".into());
         a.push(d.into());
@@ -122,9 +163,11 @@ mod tests {
         let extra = ["-s".to_string()];
         let i = QemuInputs {
             qemu: &q,
-            kernel: Path::new("/o/kernel"),
-            initrd: Path::new("/o/initramfs.cpio.gz"),
-            cmdline: "console=ttyAMA0 panic=-1 x=1",
+            firmware: Firmware::Direct {
+                kernel: Path::new("/o/kernel"),
+                initrd: Path::new("/o/initramfs.cpio.gz"),
+                cmdline: "console=ttyAMA0 panic=-1 x=1",
+            },
             disks: &disks,
             tpm_socket: Some(Path::new("/t/sock")),
             stdin_is_tty: false,
@@ -152,6 +195,24 @@ mod tests {
         assert!(line.contains(" -serial mon:stdio -kernel "), "{line}");
         assert!(
             !line.contains("-monitor") && !line.contains("tpm"),
+            "{line}"
+        );
+        let efi = QemuInputs {
+            firmware: Firmware::Uefi {
+                code: Path::new("/fw/CODE.fd"),
+                vars: Path::new("/o/efi-vars.fd"),
+            },
+            ..tty
+        };
+        let line = shell_quote("q", &args(&efi));
+        assert!(
+            line.contains(
+                " -drive if=pflash,format=raw,readonly=on,file=/fw/CODE.fd -drive if=pflash,format=raw,file=/o/efi-vars.fd -nic none "
+            ),
+            "{line}"
+        );
+        assert!(
+            !line.contains("-kernel") && !line.contains("-append"),
             "{line}"
         );
         assert_eq!(

@@ -7,8 +7,10 @@
 //! same everywhere. Backends: [`initramfs_select`]; UEFI BootNext/BootOrder,
 //! Raspberry Pi tryboot and the U-Boot env fit behind the same trait
 //! (docs/update.md).
+pub mod efivars;
 pub mod initramfs_select;
 pub mod store;
+pub mod uefi;
 
 use crate::verify::partition::{self, PartitionError};
 use azl_formats::bootstate::{BootState, CopyError, Loaded, Slot, TransitionError};
@@ -31,6 +33,49 @@ pub trait BootControl {
     /// (UEFI BootOrder, U-Boot `boot_slot`). Called after the state is
     /// written. initramfs-select: nothing to do.
     fn arm(&mut self, slot: Slot, once: bool) -> Result<(), BootCtlError>;
+    /// The slot whose kernel the firmware started, on boot methods with a
+    /// kernel per slot (UEFI: `azl.slot=` on /proc/cmdline); `None`: one
+    /// kernel for both, or unknown.
+    fn started(&self) -> Option<Slot> {
+        None
+    }
+    /// Stage 1, after the slot is chosen: bring the firmware's view in
+    /// line with the boot state (UEFI: entries, BootOrder, a re-armed
+    /// BootNext). initramfs-select: nothing to do.
+    fn sync(&mut self, _plan: &SyncPlan) -> Result<(), BootCtlError> {
+        Ok(())
+    }
+    /// Does an update carry this boot method's kernel files?
+    fn takes_boot_files(&self) -> bool {
+        false
+    }
+    /// Put `slot`'s kernel files where the firmware starts them from
+    /// (verified by the caller against the signed header), durably.
+    fn install_boot_files(&mut self, _slot: Slot, _files: &BootFiles) -> Result<(), BootCtlError> {
+        Err(BootCtlError::NoBootFiles(self.name()))
+    }
+}
+
+/// What stage 1 tells the backend after choosing ([`BootControl::sync`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncPlan {
+    /// The committed slot after the choice (BootOrder's first).
+    pub committed: Slot,
+    /// This boot is a trial.
+    pub trial: bool,
+    /// A pending trial to arm again (`BootChoice::rearm`).
+    pub rearm: Option<Slot>,
+    /// Each slot with content and the command line its verified manifest
+    /// records (its entry's load options).
+    pub cmdlines: Vec<(Slot, String)>,
+}
+
+/// A slot's kernel files from a bundle (UEFI).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BootFiles {
+    pub kernel: Vec<u8>,
+    pub initramfs: Vec<u8>,
+    pub cmdline: String,
 }
 
 #[derive(Debug)]
@@ -58,6 +103,21 @@ pub enum BootCtlError {
     Partition(PartitionError),
     /// The boot config has no boot-state backend.
     NoBackend,
+    /// An EFI variable could not be read or written.
+    Efi(efivars::VarError),
+    /// The slot has no boot entry to arm.
+    NoEntry(Slot),
+    /// Every Boot#### number is taken.
+    NoFreeEntry,
+    /// Writing the ESP.
+    Esp {
+        path: String,
+        err: std::io::Error,
+    },
+    /// The backend does not install kernel files.
+    NoBootFiles(&'static str),
+    /// The UEFI backend on a system not booted by UEFI.
+    NotUefi(String),
 }
 
 impl fmt::Display for BootCtlError {
@@ -82,6 +142,16 @@ impl fmt::Display for BootCtlError {
             Self::NoBackend => f.write_str(
                 "this image has no A/B boot state (boot control \"fixed\"): updates are not possible",
             ),
+            Self::Efi(e) => write!(f, "{e}"),
+            Self::NoEntry(s) => write!(
+                f,
+                "{s} has no UEFI boot entry (\"{}\") to arm",
+                azl_formats::efi::description(*s)
+            ),
+            Self::NoFreeEntry => f.write_str("no free Boot#### number for a boot entry"),
+            Self::Esp { path, err } => write!(f, "ESP: {path}: {err}"),
+            Self::NoBootFiles(b) => write!(f, "the {b} backend does not install kernel files"),
+            Self::NotUefi(why) => write!(f, "UEFI boot control: {why}"),
         }
     }
 }
@@ -106,7 +176,61 @@ pub fn open(kind: &Kind, wait: Duration) -> Result<Box<dyn BootControl>, BootCtl
                 &part.dev,
             )?))
         }
+        Kind::Uefi {
+            state_partition,
+            esp_partition,
+        } => {
+            let part = partition::find(state_partition, wait).map_err(BootCtlError::Partition)?;
+            let esp = partition::find(esp_partition, wait).map_err(BootCtlError::Partition)?;
+            mount_efivarfs()?;
+            let cmdline = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
+            Ok(Box::new(uefi::Uefi::new(
+                store::StateStore::open(&part.dev)?,
+                efivars::EfiVars::new(azl_formats::efi::EFIVARFS),
+                azl_formats::efi::HardDrive {
+                    partition_number: esp.number,
+                    start_lba: esp.offset / 512,
+                    size_lba: esp.size_bytes / 512,
+                    part_guid: esp.part_guid,
+                },
+                uefi::Esp::Device {
+                    dev: esp.dev.clone(),
+                    mountpoint: std::path::PathBuf::from(ESP_MOUNT),
+                },
+                azl_formats::efi::started_slot(&cmdline),
+            )))
+        }
     }
+}
+
+/// Where the UEFI backend mounts the ESP while it writes a slot's files.
+pub const ESP_MOUNT: &str = "/run/azl-edge/esp";
+
+/// efivarfs on /sys/firmware/efi/efivars (once; stage 1 mounts it, the
+/// root's init finds it there after the switch or mounts it again).
+fn mount_efivarfs() -> Result<(), BootCtlError> {
+    use nix::mount::{mount, MsFlags};
+    let dir = azl_formats::efi::EFIVARFS;
+    if !std::path::Path::new("/sys/firmware/efi").is_dir() {
+        return Err(BootCtlError::NotUefi(
+            "/sys/firmware/efi is absent: the kernel was not started by UEFI firmware".into(),
+        ));
+    }
+    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
+    if mounts
+        .lines()
+        .any(|l| l.split_whitespace().nth(1) == Some(dir))
+    {
+        return Ok(());
+    }
+    mount(
+        Some("efivarfs"),
+        dir,
+        Some("efivarfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        None::<&str>,
+    )
+    .map_err(|e| BootCtlError::NotUefi(format!("mounting efivarfs on {dir}: {e}")))
 }
 
 /// The state in force; blank or corrupt is an error that says which.

@@ -37,6 +37,13 @@ pub enum InstallError {
     HeaderSignature,
     /// Kernel, initramfs or cmdline payloads on a board that cannot take them.
     BootPayload(PayloadKind),
+    /// A boot method with a kernel per slot needs every kernel file.
+    MissingBootPayload {
+        kind: PayloadKind,
+        backend: &'static str,
+    },
+    /// The cmdline payload is not UTF-8.
+    BootPayloadText,
     PayloadDigest(PayloadKind),
     Tree(VerityError),
     /// A data block does not match the verified tree (never written).
@@ -99,6 +106,12 @@ impl fmt::Display for InstallError {
                 "bundle carries a {} payload, but this board's boot method (initramfs-select) does not update the kernel",
                 k.name()
             ),
+            Self::MissingBootPayload { kind, backend } => write!(
+                f,
+                "bundle has no {} payload, but this board's boot method ({backend}) boots each slot's own kernel files: kernel, initramfs and cmdline are required",
+                kind.name()
+            ),
+            Self::BootPayloadText => f.write_str("bundle cmdline payload is not UTF-8"),
             Self::PayloadDigest(k) => write!(
                 f,
                 "bundle {} payload does not match its sha256 in the signed header",

@@ -255,7 +255,24 @@ pub fn install(
     }
     check_layout(&header, &section, m, SlotGeometry { size: target.size })
         .map_err(InstallError::Bundle)?;
-    if let Some(p) = header
+    let boot_kinds = [
+        PayloadKind::Kernel,
+        PayloadKind::Initramfs,
+        PayloadKind::Cmdline,
+    ];
+    if ctl.takes_boot_files() {
+        // A kernel per slot: the trial must boot the bundle's own kernel
+        // files, never whatever the slot's ESP directory held before.
+        if let Some(k) = boot_kinds
+            .iter()
+            .find(|k| !header.payloads.iter().any(|p| p.kind == **k))
+        {
+            return Err(InstallError::MissingBootPayload {
+                kind: *k,
+                backend: ctl.name(),
+            });
+        }
+    } else if let Some(p) = header
         .payloads
         .iter()
         .find(|p| !matches!(p.kind, PayloadKind::HashTree | PayloadKind::RootData))
@@ -331,6 +348,20 @@ pub fn install(
     if sha.finish().as_ref() != digest_of(PayloadKind::RootData).as_slice() {
         return Err(InstallError::PayloadDigest(PayloadKind::RootData));
     }
+    // The kernel files (UEFI), each held to its signed digest before any
+    // of them is written; check_layout bounded their sizes by the manifest.
+    let mut boot = Vec::new();
+    for p in header
+        .payloads
+        .iter()
+        .filter(|p| boot_kinds.contains(&p.kind))
+    {
+        let bytes = read_section(input, p.size as usize, p.kind.name())?;
+        if azl_formats::sha256(&bytes) != p.sha256 {
+            return Err(InstallError::PayloadDigest(p.kind));
+        }
+        boot.push((p.kind, bytes));
+    }
     check_tail(input, tail)?;
     dev.sync()?;
 
@@ -372,6 +403,27 @@ pub fn install(
             dev: target.dev.clone(),
             what: format!("manifest region at offset {region_at}"),
         });
+    }
+    if ctl.takes_boot_files() {
+        let take = |k| {
+            boot.iter()
+                .find(|(kind, _)| *kind == k)
+                .map(|(_, b)| b.clone())
+                .unwrap_or_default()
+        };
+        let files = bootctl::BootFiles {
+            kernel: take(PayloadKind::Kernel),
+            initramfs: take(PayloadKind::Initramfs),
+            cmdline: String::from_utf8(take(PayloadKind::Cmdline))
+                .map_err(|_| InstallError::BootPayloadText)?,
+        };
+        ctl.install_boot_files(target.slot, &files)
+            .map_err(InstallError::State)?;
+        progress(&format!(
+            "{}'s kernel, initramfs and command line written ({} backend)",
+            target.slot,
+            ctl.name()
+        ));
     }
     let digest = verified.digest();
     bootctl::mark_trial(
