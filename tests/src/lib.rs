@@ -643,3 +643,16 @@ impl Running {
         }
     }
 }
+
+/// A shared fixture's directory: `root` emptied and recreated, and a fresh
+/// `run-*` directory in it. Statics are never dropped, so fixtures live
+/// under the target directory (`CARGO_TARGET_TMPDIR`), replaced on each
+/// run, rather than leak a /tmp directory.
+pub fn fixture_dir(root: &Path) -> TempDir {
+    let _ = std::fs::remove_dir_all(root);
+    std::fs::create_dir_all(root).unwrap_or_else(|e| panic!("mkdir {}: {e}", root.display()));
+    tempfile::Builder::new()
+        .prefix("run-")
+        .tempdir_in(root)
+        .unwrap_or_else(|e| panic!("tempdir: {e}"))
+}

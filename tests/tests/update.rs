@@ -78,15 +78,7 @@ struct Fixture {
 fn fixture() -> &'static Fixture {
     static F: OnceLock<Fixture> = OnceLock::new();
     F.get_or_init(|| {
-        // Statics are never dropped: keep the fixture under the target
-        // directory, replaced on each run, rather than leak a /tmp dir.
-        let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("update-fixture");
-        let _ = std::fs::remove_dir_all(&root);
-        std::fs::create_dir_all(&root).unwrap_or_else(|e| panic!("mkdir {}: {e}", root.display()));
-        let dir = tempfile::Builder::new()
-            .prefix("run-")
-            .tempdir_in(&root)
-            .unwrap_or_else(|e| panic!("tempdir: {e}"));
+        let dir = fixture_dir(&Path::new(env!("CARGO_TARGET_TMPDIR")).join("update-fixture"));
         let key = keygen(dir.path(), "fleet.key");
         let other_key = keygen(dir.path(), "other.key");
         let v1dir = dir.path().join("v1");

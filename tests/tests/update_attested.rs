@@ -139,13 +139,7 @@ struct Fixture {
 fn fixture() -> &'static Fixture {
     static F: OnceLock<Fixture> = OnceLock::new();
     F.get_or_init(|| {
-        let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("attested-fixture");
-        let _ = std::fs::remove_dir_all(&root);
-        std::fs::create_dir_all(&root).unwrap_or_else(|e| panic!("mkdir: {e}"));
-        let dir = tempfile::Builder::new()
-            .prefix("run-")
-            .tempdir_in(&root)
-            .unwrap_or_else(|e| panic!("tempdir: {e}"));
+        let dir = fixture_dir(&Path::new(env!("CARGO_TARGET_TMPDIR")).join("attested-fixture"));
         let d = dir.path();
         let key = keygen(d, "fleet.key");
         let verifier = keygen(d, "verifier.key");

@@ -58,13 +58,7 @@ struct Fixture {
 fn fixture() -> &'static Fixture {
     static F: OnceLock<Fixture> = OnceLock::new();
     F.get_or_init(|| {
-        let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("update-uefi-fixture");
-        let _ = std::fs::remove_dir_all(&root);
-        std::fs::create_dir_all(&root).unwrap_or_else(|e| panic!("mkdir {}: {e}", root.display()));
-        let dir = tempfile::Builder::new()
-            .prefix("run-")
-            .tempdir_in(&root)
-            .unwrap_or_else(|e| panic!("tempdir: {e}"));
+        let dir = fixture_dir(&Path::new(env!("CARGO_TARGET_TMPDIR")).join("update-uefi-fixture"));
         let key = keygen(dir.path(), "fleet.key");
         let d1 = dir.path().join("v1");
         std::fs::create_dir_all(&d1).unwrap_or_default();

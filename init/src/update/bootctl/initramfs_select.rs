@@ -33,9 +33,7 @@ impl BootControl for InitramfsSelect {
     }
 
     fn write(&mut self, next: &BootState) -> Result<(), BootCtlError> {
-        let loaded = self.store.read()?;
-        let (index, bytes) = loaded.next_write(next).map_err(BootCtlError::Encode)?;
-        self.store.write_copy(index, &bytes)
+        self.store.write_state(next)
     }
 
     fn arm(&mut self, _slot: Slot, _once: bool) -> Result<(), BootCtlError> {

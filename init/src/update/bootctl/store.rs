@@ -58,6 +58,19 @@ impl StateStore {
         Ok(Loaded::from_copies(c0, c1))
     }
 
+    /// Make `next` the state in force: encode it into the copy not in
+    /// force ([`Loaded::next_write`]) and flush it.
+    pub fn write_state(
+        &self,
+        next: &azl_formats::bootstate::BootState,
+    ) -> Result<(), BootCtlError> {
+        let (index, bytes) = self
+            .read()?
+            .next_write(next)
+            .map_err(BootCtlError::Encode)?;
+        self.write_copy(index, &bytes)
+    }
+
     /// Write copy `index` and flush it to the device.
     pub fn write_copy(&self, index: usize, bytes: &[u8; COPY_SIZE]) -> Result<(), BootCtlError> {
         let offset = COPY_OFFSETS.get(index).copied().unwrap_or(0);

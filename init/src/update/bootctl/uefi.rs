@@ -205,9 +205,7 @@ impl BootControl for Uefi {
     }
 
     fn write(&mut self, next: &BootState) -> Result<(), BootCtlError> {
-        let loaded = self.store.read()?;
-        let (index, bytes) = loaded.next_write(next).map_err(BootCtlError::Encode)?;
-        self.store.write_copy(index, &bytes)
+        self.store.write_state(next)
     }
 
     fn arm(&mut self, slot: Slot, once: bool) -> Result<(), BootCtlError> {
