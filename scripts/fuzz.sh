@@ -41,6 +41,15 @@ seeds() {
     mkdir -p "$CORPUS/rpm_repomd" "$CORPUS/rpm_primary"
     cp host/rpm/testdata/repomd.xml "$CORPUS/rpm_repomd/"
     cp host/rpm/testdata/primary.xml "$CORPUS/rpm_primary/"
+    # A real RPM (rpmbuild, zstd payload) for the package reader.
+    mkdir -p "$CORPUS/rpm_package"
+    if command -v rpmbuild >/dev/null 2>&1 && [ ! -e "$CORPUS/rpm_package/seed.rpm" ]; then
+        local top; top=$(mktemp -d)
+        printf 'Name: seed\nVersion: 1\nRelease: 1\nSummary: s\nLicense: MIT\nBuildArch: noarch\n%%description\ns\n%%pre\nuseradd -r s\n%%install\nmkdir -p %%{buildroot}/usr/bin\necho x > %%{buildroot}/usr/bin/s\nln -s s %%{buildroot}/usr/bin/t\n%%files\n/usr/bin/s\n/usr/bin/t\n' >"$top/seed.spec"
+        rpmbuild --quiet --define "_topdir $top" --define "_binary_payload w19.zstdio" -bb "$top/seed.spec" >/dev/null 2>&1 &&
+            cp "$top"/RPMS/noarch/seed-1-1.noarch.rpm "$CORPUS/rpm_package/seed.rpm"
+        rm -rf "$top"
+    fi
     # TPM responses: a TPM2_GetRandom answer, and swtpm's quote and signature bytes.
     mkdir -p "$CORPUS/tpm_response"
     printf '\x80\x01\x00\x00\x00\x0e\x00\x00\x00\x00\x00\x02\xaa\x55' >"$CORPUS/tpm_response/get-random"
