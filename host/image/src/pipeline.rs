@@ -161,6 +161,8 @@ pub enum BuildError {
     KernelRpm(#[from] packages::kernel::KernelRpmError),
     #[error(transparent)]
     Lock(#[from] packages::lock::LockError),
+    #[error("the cache directory ${{AZL_CACHE}}: {0}")]
+    CacheDir(crate::expand::ExpandError),
     #[error("{0}: the image config installs no packages ([packages] or [kernel] rpm), so there is nothing to lock")]
     NothingToLock(PathBuf),
 }
@@ -274,7 +276,7 @@ pub fn check(
     skeleton::add_base(&mut set, Vec::new(), &settings.hostname, &users).map_err(internal("/"))?;
     let packages = match &settings.packages {
         Some(p) if d.is_empty() => {
-            let installed = packages::install(p, lock).map_err(Box::new)?;
+            let installed = packages::install(p, lock, &cache_root(env)?).map_err(Box::new)?;
             packages::place::place(&mut set, &installed.tree, &users)?;
             Some(installed)
         }
@@ -393,8 +395,7 @@ fn compile_keyed(
     };
     let kernel_rpm = match packages.as_ref().and_then(|p| p.kernel.as_ref()) {
         Some((k, items)) if opts.kernel.is_none() => {
-            let cache = crate::expand::expand("${AZL_CACHE}", env).unwrap_or_default();
-            Some(packages::kernel::materialize(Path::new(&cache), k, items)?)
+            Some(packages::kernel::materialize(&cache_root(env)?, k, items)?)
         }
         _ => None,
     };
@@ -610,6 +611,14 @@ fn compile_keyed(
     Ok((image, key))
 }
 
+/// The build's cache directory, `${AZL_CACHE}` (default
+/// `~/.cache/azl-edge`): RPMs and kernels from RPMs are kept there.
+fn cache_root(env: &dyn Env) -> Result<PathBuf, BuildError> {
+    crate::expand::expand("${AZL_CACHE}", env)
+        .map(PathBuf::from)
+        .map_err(BuildError::CacheDir)
+}
+
 /// Where the lock file of `cfg` lives: next to it.
 pub fn lock_path(cfg: &Config) -> PathBuf {
     cfg.source.dir().join(packages::lock::FILE)
@@ -625,7 +634,7 @@ pub fn lock(config: &Path, env: &dyn Env) -> Result<(packages::lock::Lock, PathB
     let p = settings
         .packages
         .ok_or_else(|| BuildError::NothingToLock(config.to_path_buf()))?;
-    let installed = packages::install(&p, None).map_err(Box::new)?;
+    let installed = packages::install(&p, None, &cache_root(env)?).map_err(Box::new)?;
     Ok((
         packages::lock::Lock::of(&installed.installed),
         lock_path(&cfg),

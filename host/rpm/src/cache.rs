@@ -1,7 +1,7 @@
 //! A content-addressed store of RPM files, so that a rebuild from the lock
 //! needs no network: `<root>/sha256/<first 2 hex>/<hex>.rpm` (and
-//! `sha512/…` for repositories that name packages by sha512). The default
-//! root is `${AZL_CACHE:-$HOME/.cache/azl-edge}/rpms` ([`default_root`]).
+//! `sha512/…` for repositories that name packages by sha512). imagegen's
+//! root is `${AZL_CACHE}/rpms` (the build's cache directory).
 //!
 //! Guarantees:
 //! - [`Cache::get`] returns only bytes whose digest is the name they are
@@ -32,8 +32,6 @@ pub const ENTRY_MAX: u64 = 4 << 30;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CacheError {
-    #[error("no cache directory: neither AZL_CACHE nor HOME is set")]
-    NoHome,
     #[error("{path}: {err}")]
     Io {
         path: PathBuf,
@@ -84,20 +82,6 @@ impl Lookup {
             _ => None,
         }
     }
-}
-
-/// `${AZL_CACHE:-$HOME/.cache/azl-edge}/rpms`.
-pub fn default_root() -> Result<PathBuf, CacheError> {
-    let base = match std::env::var_os("AZL_CACHE").filter(|v| !v.is_empty()) {
-        Some(v) => PathBuf::from(v),
-        None => {
-            let home = std::env::var_os("HOME")
-                .filter(|v| !v.is_empty())
-                .ok_or(CacheError::NoHome)?;
-            PathBuf::from(home).join(".cache/azl-edge")
-        }
-    };
-    Ok(base.join("rpms"))
 }
 
 #[derive(Debug, Clone)]

@@ -157,7 +157,12 @@ fn open_repo(r: &RepoSettings) -> Result<(Loaded, Vec<Package>), PackagesError> 
 
 /// Resolve (or follow `lock`), fetch, check and unpack everything `p`
 /// asks for.
-pub fn install(p: &PackageSettings, locked: Option<&Lock>) -> Result<Packages, PackagesError> {
+/// `cache` is the build's `${AZL_CACHE}`; RPMs are kept in its `rpms/`.
+pub fn install(
+    p: &PackageSettings,
+    locked: Option<&Lock>,
+    cache: &std::path::Path,
+) -> Result<Packages, PackagesError> {
     let mut loaded = Vec::new();
     let mut repos = Vec::new();
     for r in &p.repos {
@@ -190,7 +195,7 @@ pub fn install(p: &PackageSettings, locked: Option<&Lock>) -> Result<Packages, P
                 .collect()
         }
     };
-    let cache = Cache::new(azl_rpm::cache::default_root()?);
+    let cache = Cache::new(cache.join("rpms"));
     let mut out = Packages::default();
     for (i, meta) in chosen {
         let Some(repo) = loaded.get(i) else { continue };
