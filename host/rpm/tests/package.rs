@@ -205,6 +205,37 @@ fn signatures_digests_and_truncation_are_checked() {
     }
 }
 
+/// Regression (CI fuzz smoke, target rpm_package): an index entry whose
+/// offset or count points past its header's store panicked inside the
+/// `rpm` crate; now the framing check refuses it first, for both headers.
+#[test]
+fn header_entries_outside_their_store_are_refused_before_parsing() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = std::fs::read(web(dir.path(), "w19.zstdio")).unwrap();
+    let be = |b: &[u8], at: usize| u32::from_be_bytes(b[at..at + 4].try_into().unwrap()) as usize;
+    // Signature header at 96; the header after it, 8-aligned.
+    let sig_end = 96 + 16 + 16 * be(&good, 96 + 8) + be(&good, 96 + 12);
+    for start in [96, sig_end.next_multiple_of(8)] {
+        // Entry 0: offset at +8, count at +12 of the entry (after the 16-byte intro).
+        for (field, value) in [(8, 470_024_192u32), (12, u32::MAX)] {
+            let mut bad = good.clone();
+            let at = start + 16 + field;
+            bad[at..at + 4].copy_from_slice(&value.to_be_bytes());
+            let e = check("web.rpm", &bad, None, Trust::NoSignature)
+                .err()
+                .unwrap();
+            assert!(
+                matches!(e, PackageError::Frame { .. }),
+                "{start}+{field}: {e}"
+            );
+            assert!(
+                e.to_string().contains("web.rpm: not a well-formed RPM"),
+                "{e}"
+            );
+        }
+    }
+}
+
 fn crafted(files: &[(&str, &[u8])], links: &[(&str, &str)]) -> Vec<u8> {
     let mut b = rpm::PackageBuilder::new("evil", "1.0", "MIT", "noarch", "crafted");
     let dir = tempfile::tempdir().unwrap();

@@ -3,7 +3,8 @@
 //!
 //! 1. the file's sha256 (or sha512) equals what the repository metadata
 //!    says ([`check`]);
-//! 2. the `rpm` crate parses the lead, signature header and header; the
+//! 2. [`frame`] checks that every header entry lies inside its store
+//!    (the `rpm` crate does not), then the `rpm` crate parses the lead, signature header and header; the
 //!    header digest and the **payload digest** must be present and match
 //!    (a header-only OpenPGP signature covers the payload only through
 //!    the payload digest, so a package without one is refused);
@@ -18,6 +19,7 @@
 //!    symlinks; [`scriptlets`] reports the scripts that were not run.
 pub mod cpio;
 pub mod entries;
+pub mod frame;
 pub mod scriptlets;
 pub mod tree;
 
@@ -79,6 +81,12 @@ pub enum PackageError {
     },
     #[error("{file}: not a readable RPM: {err}")]
     Parse { file: String, err: String },
+    #[error("{file}: not a well-formed RPM: {err}")]
+    Frame {
+        file: String,
+        #[source]
+        err: frame::FrameError,
+    },
     #[error("{file}: has no {what} digest; a signature would not cover its {covers}")]
     NoDigest {
         file: String,
@@ -134,6 +142,10 @@ pub fn check(
         file: file.to_string(),
         err: err.to_string(),
     };
+    frame::check(bytes).map_err(|err| PackageError::Frame {
+        file: file.to_string(),
+        err,
+    })?;
     let package = rpm::Package::parse(&mut std::io::Cursor::new(bytes)).map_err(parse)?;
     let digests = package.check_digests().map_err(parse)?;
     let header = [
