@@ -102,7 +102,7 @@ pub fn check(bytes: &[u8]) -> Result<usize, FrameError> {
     if bytes.len() < LEAD_SIZE {
         return Err(FrameError::ShortLead { len: bytes.len() });
     }
-    if bytes[..4] != LEAD_MAGIC {
+    if !bytes.starts_with(&LEAD_MAGIC) {
         return Err(FrameError::LeadMagic);
     }
     let sig_end = header(bytes, LEAD_SIZE, Which::Signature)?;
@@ -120,7 +120,7 @@ pub fn check(bytes: &[u8]) -> Result<usize, FrameError> {
 
 /// One header at `at`; returns the offset just past its store.
 fn header(bytes: &[u8], at: usize, which: Which) -> Result<usize, FrameError> {
-    let rest = &bytes[at..];
+    let rest = bytes.get(at..).unwrap_or_default();
     let short = |need: u64| FrameError::Short {
         which,
         at,
@@ -128,7 +128,7 @@ fn header(bytes: &[u8], at: usize, which: Which) -> Result<usize, FrameError> {
         have: rest.len(),
     };
     let intro = rest.get(..INTRO_SIZE).ok_or(short(INTRO_SIZE as u64))?;
-    if intro[..4] != HEADER_MAGIC {
+    if !intro.starts_with(&HEADER_MAGIC) {
         return Err(FrameError::Magic { which, at });
     }
     let count = be32(intro, 8);
@@ -141,11 +141,10 @@ fn header(bytes: &[u8], at: usize, which: Which) -> Result<usize, FrameError> {
     }
     let index_len = count as usize * ENTRY_SIZE;
     let total = INTRO_SIZE + index_len + size as usize;
-    if rest.len() < total {
-        return Err(short(total as u64));
-    }
-    let index = &rest[INTRO_SIZE..INTRO_SIZE + index_len];
-    let store = &rest[INTRO_SIZE + index_len..total];
+    let (index, store) = rest
+        .get(INTRO_SIZE..total)
+        .ok_or(short(total as u64))?
+        .split_at(index_len);
     for (i, raw) in index.chunks_exact(ENTRY_SIZE).enumerate() {
         entry(which, i as u32, raw, store)?;
     }
@@ -212,13 +211,16 @@ fn strings(mut from: &[u8], count: u32) -> Option<()> {
     }
     for _ in 0..count {
         let nul = from.iter().position(|&b| b == 0)?;
-        from = &from[nul + 1..];
+        from = from.get(nul + 1..)?;
     }
     Some(())
 }
 
+/// The big-endian u32 at `at`; callers pass slices of known length (0 past the end).
 fn be32(b: &[u8], at: usize) -> u32 {
-    u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+    b.get(at..at + 4)
+        .and_then(|w| w.try_into().ok())
+        .map_or(0, u32::from_be_bytes)
 }
 
 #[cfg(test)]
