@@ -2,9 +2,10 @@
 //! the primary metadata it names, loaded and checked by [`metadata`]
 //! (size and checksum before and after decompression), then parsed by
 //! [`primary`]. Every error names the repository.
+use crate::keys::Keys;
 use crate::metadata::{self, MetadataError};
 use crate::primary::{self, Package, PrimaryError};
-use crate::repomd_sig::{self, RepoKeys};
+use crate::repomd_sig;
 use crate::source::Source;
 
 pub const REPOMD: &str = "repodata/repomd.xml";
@@ -26,11 +27,7 @@ pub enum RepoError {
 
 /// The packages of the repository `name` at `src`; with `keys`
 /// (repo_gpgcheck) repomd.xml must carry a valid signature by one of them.
-pub fn load(
-    name: &str,
-    src: &dyn Source,
-    keys: Option<&RepoKeys>,
-) -> Result<Vec<Package>, RepoError> {
+pub fn load(name: &str, src: &dyn Source, keys: Option<&Keys>) -> Result<Vec<Package>, RepoError> {
     let repo = || name.to_string();
     let md = repomd_sig::load(src, keys).map_err(|err| RepoError::Repomd { repo: repo(), err })?;
     let data = md

@@ -4,11 +4,12 @@
 //! signature, one that is not an armored signature, one by another key, or
 //! one over other bytes is refused with the reason.
 //!
-//! The keys and the signature check are the `rpm` crate's
+//! The keys ([`Keys`]) and the signature check are the `rpm` crate's
 //! (`rpm::signature::pgp::Verifier`, over the `pgp` crate it pulls in);
 //! only dearmoring uses `pgp` directly. Since repomd names every metadata
 //! file with its checksum, and primary every package with its checksum, a
 //! verified repomd covers the whole repository.
+use crate::keys::Keys;
 use crate::limits::REPOMD_MAX;
 use crate::repomd::{Repomd, RepomdError};
 use crate::source::{Source, SourceError};
@@ -25,33 +26,8 @@ pub const SIGNATURE_HREF: &str = "repodata/repomd.xml.asc";
 /// signatures stays far below this.
 pub const SIGNATURE_MAX: u64 = 64 << 10;
 
-/// The keys a repository's metadata must be signed by (`gpgkey = …`),
-/// ASCII-armored, one or several certificates.
-pub struct RepoKeys {
-    verifier: rpm::signature::pgp::Verifier,
-    /// Where the keys came from, for messages.
-    pub origin: String,
-}
-
-impl RepoKeys {
-    pub fn from_armored(origin: &str, armored: &[u8]) -> Result<RepoKeys, SignatureError> {
-        let verifier = rpm::signature::pgp::Verifier::from_asc_bytes(armored).map_err(|e| {
-            SignatureError::Key {
-                origin: origin.to_string(),
-                err: e.to_string(),
-            }
-        })?;
-        Ok(RepoKeys {
-            verifier,
-            origin: origin.to_string(),
-        })
-    }
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum SignatureError {
-    #[error("{origin}: not a usable OpenPGP public key: {err}")]
-    Key { origin: String, err: String },
     #[error("repo_gpgcheck: the signature of repomd.xml could not be read: {err}")]
     Missing {
         #[source]
@@ -71,7 +47,7 @@ pub enum SignatureError {
 
 /// `asc` (the armored signature at `url`) verifies `repomd` with one of
 /// `keys`.
-pub fn verify(url: &str, keys: &RepoKeys, repomd: &[u8], asc: &[u8]) -> Result<(), SignatureError> {
+pub fn verify(url: &str, keys: &Keys, repomd: &[u8], asc: &[u8]) -> Result<(), SignatureError> {
     let (sig, _headers) =
         DetachedSignature::from_armor_single(asc).map_err(|e| SignatureError::Armor {
             url: url.to_string(),
@@ -116,7 +92,7 @@ pub enum LoadError {
 /// `repodata/repomd.xml` of `src`, at most [`REPOMD_MAX`] bytes; with
 /// `keys` (repo_gpgcheck) its signature is fetched and verified first, and
 /// nothing of repomd is parsed unless it verifies.
-pub fn load(src: &dyn Source, keys: Option<&RepoKeys>) -> Result<Repomd, LoadError> {
+pub fn load(src: &dyn Source, keys: Option<&Keys>) -> Result<Repomd, LoadError> {
     let bytes = src.get(REPOMD_HREF, REPOMD_MAX)?;
     if let Some(keys) = keys {
         let asc = src
@@ -137,18 +113,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn garbage_keys_and_signatures_are_refused_with_the_origin() {
-        let e = RepoKeys::from_armored("keys.asc", b"not a key")
-            .err()
-            .unwrap();
-        assert!(
-            e.to_string()
-                .starts_with("keys.asc: not a usable OpenPGP public key"),
-            "{e}"
-        );
+    fn garbage_signatures_are_refused_with_the_origin() {
         // A verifier with no key cannot be built from armor, so check the
         // dearmoring path on its own with an empty verifier.
-        let keys = RepoKeys {
+        let keys = Keys {
             verifier: rpm::signature::pgp::Verifier::new(),
             origin: "none".into(),
         };

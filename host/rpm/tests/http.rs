@@ -16,8 +16,9 @@
 mod common;
 
 use azl_rpm::cache::{fetch_package, Cache, FetchError, Origin};
+use azl_rpm::keys::Keys;
 use azl_rpm::primary::Package;
-use azl_rpm::repomd_sig::{self, LoadError, RepoKeys, SignatureError};
+use azl_rpm::repomd_sig::{self, LoadError, SignatureError};
 use azl_rpm::source::{self, HttpError, Source, SourceError};
 use common::http::{nginx_binary, Nginx};
 use common::spec::Key;
@@ -277,7 +278,7 @@ fn repo_gpgcheck_needs_a_good_signature_over_the_exact_repomd() {
     let keydir = f.w.path().join("keys");
     let key = Key::new(&keydir, "repo@azl.test");
     let other = Key::new(&keydir, "other@azl.test");
-    let keys = RepoKeys::from_armored("repo.asc", &key.public()).unwrap();
+    let keys = Keys::from_armored("repo.asc", &key.public()).unwrap();
     let repomd = f.repo.join("repodata/repomd.xml");
 
     let unsigned = f.www.join("unsigned");

@@ -14,7 +14,7 @@ mod common;
 
 use azl_rpm::package::entries::{EntryError, Kind, Options};
 use azl_rpm::package::tree::{Tree, TreeError};
-use azl_rpm::package::{check, Keyring, PackageError, Trust};
+use azl_rpm::package::{check, Keys, PackageError, Trust};
 use azl_rpm::repomd::Checksum;
 use common::spec::{build_spec, Key};
 use std::path::{Path, PathBuf};
@@ -93,7 +93,7 @@ fn rpm_says(rpm: &Path) -> Vec<(String, u32)> {
 fn signed_packages_of_every_payload_compression_unpack_like_rpm_lists_them() {
     let dir = tempfile::tempdir().unwrap();
     let key = Key::new(dir.path(), "azl test <test@azl-edge.invalid>");
-    let keys = Keyring::from_armored("test key", &key.public()).unwrap();
+    let keys = Keys::from_armored("test key", &key.public()).unwrap();
     for payload in ["w19.zstdio", "w6.xzdio", "w9.gzdio"] {
         let file = web(dir.path(), payload);
         key.sign(&file);
@@ -149,7 +149,7 @@ fn signatures_digests_and_truncation_are_checked() {
     let dir = tempfile::tempdir().unwrap();
     let key = Key::new(dir.path(), "azl test <test@azl-edge.invalid>");
     let other = Key::new(dir.path(), "someone else <other@azl-edge.invalid>");
-    let keys = Keyring::from_armored("repo key", &key.public()).unwrap();
+    let keys = Keys::from_armored("repo key", &key.public()).unwrap();
     let file = web(dir.path(), "w19.zstdio");
     let unsigned = std::fs::read(&file).unwrap();
     // Unsigned, with gpgcheck: refused; without: accepted (digests only).

@@ -15,10 +15,11 @@ pub mod place;
 
 use crate::config::packages::{PackageSettings, RepoSettings};
 use azl_rpm::cache::Cache;
+use azl_rpm::keys::{KeyError, Keys};
 use azl_rpm::package::entries::Options;
 use azl_rpm::package::scriptlets::Skipped;
 use azl_rpm::package::tree::{Tree, TreeError};
-use azl_rpm::package::{self, Keyring, PackageError, Trust};
+use azl_rpm::package::{self, PackageError, Trust};
 use azl_rpm::primary::Package;
 use azl_rpm::repo::RepoError;
 use azl_rpm::solve::{self, Repo, Request, SolveError};
@@ -69,12 +70,7 @@ pub enum PackagesError {
         err: azl_fileread::ReadError,
     },
     #[error("repository {repo}: {err}")]
-    Key { repo: String, err: PackageError },
-    #[error("repository {repo}: {err}")]
-    RepoKey {
-        repo: String,
-        err: azl_rpm::repomd_sig::SignatureError,
-    },
+    Key { repo: String, err: KeyError },
     #[error("repository {repo}: {err}")]
     Fetch {
         repo: String,
@@ -106,7 +102,7 @@ pub enum PackagesError {
 struct Loaded {
     settings: RepoSettings,
     source: Box<dyn Source>,
-    keys: Option<Keyring>,
+    keys: Option<Keys>,
 }
 
 fn open_repo(r: &RepoSettings) -> Result<(Loaded, Vec<Package>), PackagesError> {
@@ -114,7 +110,6 @@ fn open_repo(r: &RepoSettings) -> Result<(Loaded, Vec<Package>), PackagesError> 
         repo: r.name.clone(),
         err,
     })?;
-    let mut repo_keys = None;
     let keys = match &r.gpgkey {
         None => None,
         Some(path) => {
@@ -124,27 +119,17 @@ fn open_repo(r: &RepoSettings) -> Result<(Loaded, Vec<Package>), PackagesError> 
                     path: path.clone(),
                     err,
                 })?;
-            let k = Keyring::from_armored(&path.display().to_string(), &bytes).map_err(|err| {
+            let k = Keys::from_armored(&path.display().to_string(), &bytes).map_err(|err| {
                 PackagesError::Key {
                     repo: r.name.clone(),
                     err,
                 }
             })?;
-            if r.repo_gpgcheck {
-                let rk = azl_rpm::repomd_sig::RepoKeys::from_armored(
-                    &path.display().to_string(),
-                    &bytes,
-                )
-                .map_err(|err| PackagesError::RepoKey {
-                    repo: r.name.clone(),
-                    err,
-                })?;
-                repo_keys = Some(rk);
-            }
             Some(k)
         }
     };
-    let packages = azl_rpm::repo::load(&r.name, source.as_ref(), repo_keys.as_ref())?;
+    let repo_keys = keys.as_ref().filter(|_| r.repo_gpgcheck);
+    let packages = azl_rpm::repo::load(&r.name, source.as_ref(), repo_keys)?;
     Ok((
         Loaded {
             settings: r.clone(),

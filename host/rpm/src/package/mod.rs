@@ -9,7 +9,7 @@
 //!    (a header-only OpenPGP signature covers the payload only through
 //!    the payload digest, so a package without one is refused);
 //! 3. with `gpgcheck`, one of the repository's keys verifies a signature
-//!    over the header ([`Keyring`]); unsigned or signed by another key is
+//!    over the header ([`Keys`]); unsigned or signed by another key is
 //!    refused;
 //! 4. the payload is decompressed up to what the header's file list can
 //!    take ([`entries`]), its cpio members matched one-to-one with the
@@ -25,37 +25,16 @@ pub mod tree;
 
 use crate::decompress::Codec;
 use crate::evr::Evr;
+pub use crate::keys::Keys;
 use crate::metadata::digest_hex;
 use crate::repomd::Checksum;
 use rpm::DigestStatus;
-
-/// The keys of a repository (`gpgkey = …`), ASCII-armored.
-pub struct Keyring {
-    verifier: rpm::signature::pgp::Verifier,
-    /// Where the keys came from, for messages.
-    pub source: String,
-}
-
-impl Keyring {
-    pub fn from_armored(source: &str, armored: &[u8]) -> Result<Keyring, PackageError> {
-        let verifier = rpm::signature::pgp::Verifier::from_asc_bytes(armored).map_err(|e| {
-            PackageError::Key {
-                origin: source.to_string(),
-                err: e.to_string(),
-            }
-        })?;
-        Ok(Keyring {
-            verifier,
-            source: source.to_string(),
-        })
-    }
-}
 
 /// Whether signatures are required.
 pub enum Trust<'a> {
     /// `gpgcheck = false`: digests are still checked.
     NoSignature,
-    Keys(&'a Keyring),
+    Keys(&'a Keys),
 }
 
 /// A package whose file digest, header digest, payload digest and (if
@@ -108,8 +87,6 @@ pub enum PackageError {
         keys: String,
         err: String,
     },
-    #[error("{origin}: not a usable OpenPGP public key: {err}")]
-    Key { origin: String, err: String },
     #[error("{file}: payload compression {what} is not supported (gzip, xz, zstd or none)")]
     Compression { file: String, what: String },
     #[error("{file}: {err}")]
@@ -176,7 +153,7 @@ pub fn check(
                 .unwrap_or_else(|| "no signature verified".to_string());
             return Err(PackageError::BadSignature {
                 file: file.to_string(),
-                keys: keys.source.clone(),
+                keys: keys.origin.clone(),
                 err,
             });
         }
