@@ -20,6 +20,7 @@ PKGS=(
   ipxe-qemu                                            # efi-virtio.rom for QEMU's default virtio-net-pci NIC
   rpm createrepo-c dnf                                 # RPM fixtures, repodata and the resolver cross-check
   nginx                                                # loopback HTTP server for the azl-rpm HTTP source tests
+  openssl                                              # the HTTPS test's CA and server certificate
 )
 
 missing=()

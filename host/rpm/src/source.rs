@@ -51,9 +51,14 @@ pub trait Source {
 /// → [`LocalDir`]; `http://`, `https://` → [`Http`] with the default
 /// [`HttpOptions`]; anything else → [`SourceError::Unsupported`].
 pub fn open(baseurl: &str) -> Result<Box<dyn Source>, SourceError> {
+    open_with(baseurl, HttpOptions::default())
+}
+
+/// [`open`], with `http` for an `http://` or `https://` base.
+pub fn open_with(baseurl: &str, http: HttpOptions) -> Result<Box<dyn Source>, SourceError> {
     let lower = baseurl.get(..8).unwrap_or(baseurl).to_ascii_lowercase();
     if lower.starts_with("http://") || lower.starts_with("https://") {
-        return Ok(Box::new(Http::new(baseurl)?));
+        return Ok(Box::new(Http::with_options(baseurl, http)?));
     }
     Ok(Box::new(LocalDir::from_url(baseurl)?))
 }

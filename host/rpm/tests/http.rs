@@ -3,7 +3,9 @@
 //! the same packages as from the directory, packages fetched into the
 //! cache and served from it with nginx stopped (and with a source that
 //! fails on any call), every HTTP failure typed and naming the URL, and
-//! repo_gpgcheck with a good, missing, foreign and stale signature.
+//! repo_gpgcheck with a good, missing, foreign and stale signature;
+//! HTTPS (nginx with a certificate of a CA made by `openssl` in the test)
+//! trusted only through `sslcacert`.
 //!
 //! nginx, rpmbuild, createrepo_c and gpg are installed by scripts/setup.sh;
 //! without them these tests fail, loudly.
@@ -337,4 +339,159 @@ fn repo_gpgcheck_needs_a_good_signature_over_the_exact_repomd() {
     // The same check on a local directory.
     let local = source::open(f.repo.to_str().unwrap()).unwrap();
     repomd_sig::load(local.as_ref(), Some(&keys)).unwrap();
+}
+
+/// `openssl` with `args` in `dir`; panics with its stderr on failure.
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("openssl is missing: run scripts/setup.sh");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A test CA `<name>.pem` / `<name>.key` in `dir`.
+fn make_ca(dir: &Path, name: &str) -> PathBuf {
+    let (pem, key) = (format!("{name}.pem"), format!("{name}.key"));
+    let subj = format!("/CN=azl test {name}");
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            &key,
+            "-out",
+            &pem,
+            "-days",
+            "3",
+            "-subj",
+            &subj,
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign",
+        ],
+    );
+    dir.join(pem)
+}
+
+/// A certificate for 127.0.0.1 signed by CA `ca` (from [`make_ca`]):
+/// `server.pem`, `server.key`.
+fn make_server_cert(dir: &Path, ca: &str) -> (PathBuf, PathBuf) {
+    openssl(
+        dir,
+        &[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ],
+    );
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            &format!("{ca}.pem"),
+            "-CAkey",
+            &format!("{ca}.key"),
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "3",
+            "-extfile",
+            "server.ext",
+        ],
+    );
+    (dir.join("server.pem"), dir.join("server.key"))
+}
+
+fn https_source(url: &str, ca: Option<&Path>) -> Result<Box<dyn Source>, SourceError> {
+    let options = source::HttpOptions {
+        ca_certs: ca.map(|p| std::fs::read(p).unwrap()),
+        ..Default::default()
+    };
+    source::open_with(url, options)
+}
+
+/// HTTPS from nginx with a certificate of a test CA: with that CA as
+/// `sslcacert` the metadata is the directory's; with the webpki roots or
+/// another CA the TLS handshake fails, naming the URL; a CA file that
+/// holds no certificate is refused before any connection.
+#[test]
+fn https_trusts_exactly_the_configured_ca() {
+    let f = fixture();
+    let pki = f.w.path().join("pki");
+    std::fs::create_dir_all(&pki).unwrap();
+    let ca = make_ca(&pki, "ca");
+    let other = make_ca(&pki, "other");
+    let (cert, key) = make_server_cert(&pki, "ca");
+    let tls = common::http::Tls {
+        cert: &cert,
+        key: &key,
+    };
+    let nginx = Nginx::start_tls(&f.w.path().join("nginx-tls"), &f.www, &tls);
+    let url = nginx.url("repo");
+    assert!(url.starts_with("https://127.0.0.1:"), "{url}");
+    let local = load_primary(&f.repo).unwrap();
+    let src = https_source(&url, Some(&ca)).unwrap();
+    assert_eq!(packages_of(src.as_ref()), local);
+    // An RPM over HTTPS, checked against its metadata checksum.
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::new(dir.path().join("cache"));
+    let p = &local[0];
+    let sum = p.checksum.as_ref().unwrap();
+    let got = fetch_package(src.as_ref(), &p.location, p.package_size, sum, &cache).unwrap();
+    assert_eq!(got.bytes, std::fs::read(f.repo.join(&p.location)).unwrap());
+    for (what, ca) in [
+        ("webpki roots", None),
+        ("another CA", Some(other.as_path())),
+    ] {
+        let src = https_source(&url, ca).unwrap();
+        let e = src.get("repodata/repomd.xml", 1 << 20).unwrap_err();
+        assert!(
+            matches!(http_err(&e), HttpError::Transport { .. }),
+            "{what}: {e}"
+        );
+        let text = e.to_string();
+        assert!(text.contains(&url), "{what}: {text}");
+        assert!(
+            text.to_lowercase().contains("certificate"),
+            "{what}: {text}"
+        );
+    }
+    std::fs::write(pki.join("empty.pem"), "no certificates here\n").unwrap();
+    let e = https_source(&url, Some(&pki.join("empty.pem")))
+        .err()
+        .unwrap();
+    assert!(matches!(http_err(&e), HttpError::CaCerts(_)), "{e}");
+    assert!(e.to_string().contains("holds no PEM certificate"), "{e}");
 }

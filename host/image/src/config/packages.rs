@@ -10,6 +10,7 @@
 //! gpgkey = "keys/RPM-GPG-KEY-azl"        # ASCII-armored; relative to this file
 //! gpgcheck = true                        # default: every RPM must be signed by gpgkey
 //! repo_gpgcheck = false                  # default: repomd.xml's own signature not required
+//! sslcacert = "keys/ca.pem"              # https:// only: trust these CAs instead of the webpki roots
 //!
 //! [packages]
 //! install = ["busybox", "/usr/bin/sh"]  # names, capabilities or paths
@@ -36,6 +37,7 @@ pub struct RepoEntry {
     pub gpgkey: Option<Spanned<String>>,
     pub gpgcheck: Option<Spanned<bool>>,
     pub repo_gpgcheck: Option<Spanned<bool>>,
+    pub sslcacert: Option<Spanned<String>>,
 }
 
 /// `[packages]` as written.
@@ -60,6 +62,8 @@ pub struct RepoSettings {
     pub gpgkey: Option<PathBuf>,
     pub gpgcheck: bool,
     pub repo_gpgcheck: bool,
+    /// PEM CAs for an `https://` baseurl (dnf's `sslcacert`).
+    pub sslcacert: Option<PathBuf>,
 }
 
 /// The checked package sections.
@@ -166,6 +170,10 @@ pub fn check<K: From<ConfigErrorKind>>(
             .gpgkey
             .as_ref()
             .and_then(|k| cfg.resolve_path("gpgkey", k, env, diags));
+        let sslcacert = r
+            .sslcacert
+            .as_ref()
+            .and_then(|k| cfg.resolve_path("sslcacert", k, env, diags));
         let gpgcheck = r.gpgcheck.as_ref().is_none_or(|g| *g.get_ref());
         let repo_gpgcheck = r.repo_gpgcheck.as_ref().is_some_and(|g| *g.get_ref());
         if r.gpgkey.is_none() && gpgcheck {
@@ -188,6 +196,7 @@ pub fn check<K: From<ConfigErrorKind>>(
             gpgkey,
             gpgcheck,
             repo_gpgcheck,
+            sslcacert,
         });
     }
     let section = doc.packages.as_ref();
@@ -256,6 +265,7 @@ mod tests {
         let s = settings(
             "[[repo]]\nname = \"base\"\nbaseurl = \"repo/base\"\ngpgkey = \"k.asc\"\n\
              [[repo]]\nname = \"web\"\nbaseurl = \"https://example.invalid/r\"\ngpgcheck = false\n\
+             sslcacert = \"ca.pem\"\n\
              [packages]\ninstall = [\"busybox\", \"/usr/bin/sh\"]\nexclude = [\"*-doc\"]\n",
         )
         .unwrap()
@@ -264,6 +274,8 @@ mod tests {
         assert_eq!(s.repos[0].gpgkey, Some(PathBuf::from("/cfg/k.asc")));
         assert!(s.repos[0].gpgcheck && !s.repos[0].repo_gpgcheck);
         assert!(!s.repos[1].gpgcheck);
+        assert_eq!(s.repos[0].sslcacert, None);
+        assert_eq!(s.repos[1].sslcacert, Some(PathBuf::from("/cfg/ca.pem")));
         assert_eq!(s.install, ["busybox", "/usr/bin/sh"]);
         assert_eq!(s.exclude, ["*-doc"]);
         assert!(!s.weak_deps);

@@ -25,7 +25,7 @@ use azl_rpm::repo::RepoError;
 use azl_rpm::solve::{self, Repo, Request, SolveError};
 use azl_rpm::source::{Source, SourceError};
 use lock::Lock;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Largest key file read.
 const KEY_MAX: u64 = 1 << 20;
@@ -63,7 +63,7 @@ pub enum PackagesError {
     Source { repo: String, err: SourceError },
     #[error(transparent)]
     Repo(#[from] RepoError),
-    #[error("repository {repo}: gpgkey {path}: {err}")]
+    #[error("repository {repo}: {}: {err}", path.display())]
     KeyRead {
         repo: String,
         path: PathBuf,
@@ -105,20 +105,32 @@ struct Loaded {
     keys: Option<Keys>,
 }
 
-fn open_repo(r: &RepoSettings) -> Result<(Loaded, Vec<Package>), PackagesError> {
-    let source = azl_rpm::source::open(&r.baseurl).map_err(|err| PackagesError::Source {
+/// A key or CA file of repository `r` (at most [`KEY_MAX`] bytes).
+fn read_key_file(r: &RepoSettings, path: &Path) -> Result<Vec<u8>, PackagesError> {
+    azl_fileread::read(path, KEY_MAX).map_err(|err| PackagesError::KeyRead {
         repo: r.name.clone(),
+        path: path.to_path_buf(),
         err,
-    })?;
+    })
+}
+
+fn open_repo(r: &RepoSettings) -> Result<(Loaded, Vec<Package>), PackagesError> {
+    let http = azl_rpm::source::HttpOptions {
+        ca_certs: match &r.sslcacert {
+            Some(path) => Some(read_key_file(r, path)?),
+            None => None,
+        },
+        ..Default::default()
+    };
+    let source =
+        azl_rpm::source::open_with(&r.baseurl, http).map_err(|err| PackagesError::Source {
+            repo: r.name.clone(),
+            err,
+        })?;
     let keys = match &r.gpgkey {
         None => None,
         Some(path) => {
-            let bytes =
-                azl_fileread::read(path, KEY_MAX).map_err(|err| PackagesError::KeyRead {
-                    repo: r.name.clone(),
-                    path: path.clone(),
-                    err,
-                })?;
+            let bytes = read_key_file(r, path)?;
             let k = Keys::from_armored(&path.display().to_string(), &bytes).map_err(|err| {
                 PackagesError::Key {
                     repo: r.name.clone(),

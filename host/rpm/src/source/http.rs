@@ -1,6 +1,8 @@
 //! A repository over HTTP(S) (`baseurl = "https://…/repo"`), read with
-//! ureq (blocking, rustls with ring and the webpki roots; no proxy unless
-//! [`HttpOptions::proxy`] names one, no content decoding).
+//! ureq (blocking, rustls with ring; the webpki roots unless
+//! [`HttpOptions::ca_certs`] names the CAs to trust instead, like dnf's
+//! `sslcacert`; no proxy unless [`HttpOptions::proxy`] names one, no
+//! content decoding).
 //!
 //! Every GET:
 //! - is capped at `max` bytes: a `Content-Length` above it is refused at
@@ -35,6 +37,9 @@ pub struct HttpOptions {
     /// `http://host:port` of a proxy; `None` connects directly (the
     /// environment's `*_proxy` variables are not read).
     pub proxy: Option<String>,
+    /// PEM certificates of the only CAs trusted for `https://` (dnf's
+    /// `sslcacert`); `None` trusts the webpki (Mozilla) roots.
+    pub ca_certs: Option<Vec<u8>>,
 }
 
 impl Default for HttpOptions {
@@ -45,6 +50,7 @@ impl Default for HttpOptions {
             timeout: Duration::from_secs(30 * 60),
             max_redirects: 5,
             proxy: None,
+            ca_certs: None,
         }
     }
 }
@@ -54,6 +60,8 @@ impl Default for HttpOptions {
 pub enum HttpError {
     #[error("`{0}` is not an http:// or https:// URL with a host")]
     BadUrl(String),
+    #[error("sslcacert: {0}")]
+    CaCerts(String),
     #[error("proxy `{proxy}`: {err}")]
     Proxy { proxy: String, err: String },
     #[error("the server answered {status}{}", via_text(via))]
@@ -82,6 +90,21 @@ pub enum HttpError {
         err: std::io::Error,
         via: Option<String>,
     },
+}
+
+/// The certificates of a PEM bundle; at least one, and nothing unreadable.
+fn ca_roots(pem: &[u8]) -> Result<ureq::tls::RootCerts, String> {
+    let mut certs = Vec::new();
+    for item in ureq::tls::parse_pem(pem) {
+        match item.map_err(|e| format!("not a readable PEM file: {e}"))? {
+            ureq::tls::PemItem::Certificate(c) => certs.push(c),
+            _ => return Err("holds something other than certificates".into()),
+        }
+    }
+    if certs.is_empty() {
+        return Err("holds no PEM certificate".into());
+    }
+    Ok(ureq::tls::RootCerts::new_with_certs(&certs))
 }
 
 fn via_text(via: &Option<String>) -> String {
@@ -122,7 +145,13 @@ impl Http {
                 })
             })?),
         };
+        let roots = match &options.ca_certs {
+            None => ureq::tls::RootCerts::WebPki,
+            Some(pem) => ca_roots(pem).map_err(|e| bad(HttpError::CaCerts(e)))?,
+        };
+        let tls = ureq::tls::TlsConfig::builder().root_certs(roots).build();
         let config = ureq::Agent::config_builder()
+            .tls_config(tls)
             .http_status_as_error(false)
             .max_redirects(0)
             .proxy(proxy)

@@ -27,6 +27,13 @@ pub struct Nginx {
     child: Option<Child>,
     pub port: u16,
     pub dir: PathBuf,
+    scheme: &'static str,
+}
+
+/// A server certificate and its key (PEM files) for `listen … ssl`.
+pub struct Tls<'a> {
+    pub cert: &'a Path,
+    pub key: &'a Path,
 }
 
 fn free_port() -> u16 {
@@ -41,12 +48,29 @@ impl Nginx {
     /// Serves `root` at `/`; `locations` is extra `location` blocks for
     /// the server. `dir` holds the config, logs and temp dirs.
     pub fn start(dir: &Path, root: &Path, locations: &str) -> Nginx {
+        Nginx::start_with(dir, root, locations, None)
+    }
+
+    /// [`Nginx::start`] over HTTPS with `tls`.
+    pub fn start_tls(dir: &Path, root: &Path, tls: &Tls<'_>) -> Nginx {
+        Nginx::start_with(dir, root, "", Some(tls))
+    }
+
+    fn start_with(dir: &Path, root: &Path, locations: &str, tls: Option<&Tls<'_>>) -> Nginx {
         let bin = nginx_binary().expect("nginx is missing: run scripts/setup.sh");
         std::fs::create_dir_all(dir).unwrap();
         let d = dir.display();
         // A port picked free can be taken before nginx binds it: retry.
         for _ in 0..5 {
             let port = free_port();
+            let listen = match tls {
+                None => format!("listen 127.0.0.1:{port};"),
+                Some(t) => format!(
+                    "listen 127.0.0.1:{port} ssl;\n    ssl_certificate {};\n    ssl_certificate_key {};",
+                    t.cert.display(),
+                    t.key.display()
+                ),
+            };
             let conf = format!(
                 "daemon off;\nmaster_process off;\nworker_processes 1;\n\
                  pid {d}/nginx.pid;\nerror_log {d}/error.log info;\n\
@@ -55,7 +79,7 @@ impl Nginx {
                  client_body_temp_path {d}/client_body;\n  proxy_temp_path {d}/proxy;\n\
                  fastcgi_temp_path {d}/fastcgi;\n  uwsgi_temp_path {d}/uwsgi;\n\
                  scgi_temp_path {d}/scgi;\n  default_type application/octet-stream;\n\
-                 server {{\n    listen 127.0.0.1:{port};\n    root {root};\n{locations}\n  }}\n}}\n",
+                 server {{\n    {listen}\n    root {root};\n{locations}\n  }}\n}}\n",
                 root = root.display()
             );
             let conf_path = dir.join("nginx.conf");
@@ -86,6 +110,7 @@ impl Nginx {
                         child: Some(child),
                         port,
                         dir: dir.to_path_buf(),
+                        scheme: if tls.is_some() { "https" } else { "http" },
                     };
                 }
                 assert!(Instant::now() < until, "nginx did not listen on {port}");
@@ -95,9 +120,9 @@ impl Nginx {
         panic!("nginx found no free port");
     }
 
-    /// `http://127.0.0.1:PORT/<path>` (no trailing slash added).
+    /// `http(s)://127.0.0.1:PORT/<path>` (no trailing slash added).
     pub fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}/{path}", self.port)
+        format!("{}://127.0.0.1:{}/{path}", self.scheme, self.port)
     }
 
     /// Kill and reap it; afterwards the port refuses connections.
