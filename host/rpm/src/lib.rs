@@ -36,6 +36,7 @@ pub mod cache;
 pub mod decompress;
 pub mod dep;
 pub mod evr;
+pub mod filelists;
 pub mod keys;
 pub mod limits;
 pub mod metadata;

@@ -14,7 +14,9 @@
     clippy::panic
 )]
 mod common;
+use azl_rpm::repo;
 use azl_rpm::solve::{self, Problem, Repo, Request, SolveError};
+use azl_rpm::source::LocalDir;
 use common::{build, createrepo, dnf_install, have, load_primary, Spec};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -59,6 +61,13 @@ fn fixture() -> &'static Fixture {
             Spec {
                 files: &[("/usr/bin/toolsh", "#!/bin/sh\n")],
                 ..spec("toolbox", "1", "noarch", "")
+            },
+            // A file primary does not list (not /etc, not *bin/): only
+            // filelists says who has it.
+            spec("needdata", "1", "noarch", "Requires: /usr/share/dataf/blob"),
+            Spec {
+                files: &[("/usr/share/dataf/blob", "data\n")],
+                ..spec("dataprov", "1", "noarch", "")
             },
             // (a or b): dnf takes the first by name; a broken alternative
             // is passed over.
@@ -105,8 +114,13 @@ fn fixture() -> &'static Fixture {
             build(&top, &dir, s);
         }
         createrepo(&dir, &[]);
-        let packages = load_primary(&dir).unwrap();
+        let mut packages = load_primary(&dir).unwrap();
         assert_eq!(packages.len(), specs.len());
+        // As the image build does: filelists for the paths primary lacks.
+        let wanted = repo::unlisted_paths([packages.as_slice()], &[]);
+        let src = LocalDir::from_url(dir.to_str().unwrap()).unwrap();
+        let added = repo::add_files("r", &src, None, &mut packages, &wanted).unwrap();
+        assert_eq!(added, 1, "{wanted:?}");
         Fixture {
             dir,
             repos: vec![Repo {
@@ -194,6 +208,39 @@ fn file_provides() {
         &["needsh-1-1.noarch", "toolbox-1-1.noarch"],
     );
     agree(&["/usr/bin/toolsh"], &[], &["toolbox-1-1.noarch"]);
+}
+
+/// A required path primary does not list is found in filelists (read
+/// only for such paths); without it nothing provides the path.
+#[test]
+fn file_provides_outside_primary_come_from_filelists() {
+    let primary_only = load_primary(&fixture().dir).unwrap();
+    let unlisted = repo::unlisted_paths([primary_only.as_slice()], &["/usr/share/dataf/x".into()]);
+    let want: BTreeSet<String> = ["/usr/share/dataf/blob", "/usr/share/dataf/x"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    assert_eq!(unlisted, want);
+    let repos = [Repo {
+        name: "r".into(),
+        packages: primary_only,
+    }];
+    match solve::resolve(&repos, &request(&["needdata"], &[])) {
+        Err(SolveError::Unsolvable(u)) => {
+            let text = u.to_string();
+            assert!(
+                text.contains("requires /usr/share/dataf/blob, and nothing provides it"),
+                "{text}"
+            );
+        }
+        other => panic!("resolved without filelists: {other:?}"),
+    }
+    agree(
+        &["needdata"],
+        &[],
+        &["dataprov-1-1.noarch", "needdata-1-1.noarch"],
+    );
+    agree(&["/usr/share/dataf/blob"], &[], &["dataprov-1-1.noarch"]);
 }
 
 #[test]

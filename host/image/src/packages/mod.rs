@@ -170,11 +170,14 @@ pub fn install(
             packages,
         });
     }
+    let mut install = p.install.clone();
+    install.extend(p.kernel_rpm.iter().cloned());
+    if locked.is_none() {
+        add_filelists(&loaded, &mut repos, &install)?;
+    }
     let chosen: Vec<(usize, &Package)> = match locked {
         Some(lock) => lock.find(&repos)?,
         None => {
-            let mut install = p.install.clone();
-            install.extend(p.kernel_rpm.iter().cloned());
             let req = Request {
                 install,
                 exclude: p.exclude.clone(),
@@ -220,6 +223,25 @@ pub fn install(
         }
     }
     Ok(out)
+}
+
+/// When a requirement names a path no primary file list has, every
+/// repository's filelists are read for those paths (as dnf does).
+fn add_filelists(
+    loaded: &[Loaded],
+    repos: &mut [Repo],
+    install: &[String],
+) -> Result<(), PackagesError> {
+    let wanted =
+        azl_rpm::repo::unlisted_paths(repos.iter().map(|r| r.packages.as_slice()), install);
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    for (l, r) in loaded.iter().zip(repos.iter_mut()) {
+        let keys = l.keys.as_ref().filter(|_| l.settings.repo_gpgcheck);
+        azl_rpm::repo::add_files(&r.name, l.source.as_ref(), keys, &mut r.packages, &wanted)?;
+    }
+    Ok(())
 }
 
 /// The RPM `meta` names, from `cache` or read with its declared size as
