@@ -16,6 +16,7 @@
 //! install = ["busybox", "/usr/bin/sh"]  # names, capabilities or paths
 //! exclude = ["*-doc"]
 //! weak_deps = false                      # default
+//! allow_devices = ["dev-nodes"]          # packages whose device nodes are kept (default: none)
 //!
 //! [kernel]
 //! rpm = "kernel-core"                    # instead of path: the kernel from this package
@@ -50,6 +51,8 @@ pub struct PackagesSection {
     pub exclude: Vec<Spanned<String>>,
     #[serde(default)]
     pub weak_deps: bool,
+    #[serde(default)]
+    pub allow_devices: Vec<Spanned<String>>,
 }
 
 /// A checked repository.
@@ -73,6 +76,9 @@ pub struct PackageSettings {
     pub install: Vec<String>,
     pub exclude: Vec<String>,
     pub weak_deps: bool,
+    /// Packages (by name) whose character device nodes are kept; any other
+    /// package carrying a device node is refused.
+    pub allow_devices: Vec<String>,
     /// `[kernel] rpm`: the package whose kernel and modules the image uses.
     pub kernel_rpm: Option<String>,
 }
@@ -239,6 +245,15 @@ pub fn check<K: From<ConfigErrorKind>>(
             })
             .unwrap_or_default(),
         weak_deps: section.is_some_and(|p| p.get_ref().weak_deps),
+        allow_devices: section
+            .map(|p| {
+                p.get_ref()
+                    .allow_devices
+                    .iter()
+                    .map(|s| s.get_ref().trim().to_string())
+                    .collect()
+            })
+            .unwrap_or_default(),
         kernel_rpm: kernel_rpm.map(|k| k.get_ref().trim().to_string()),
     })
 }
@@ -266,7 +281,7 @@ mod tests {
             "[[repo]]\nname = \"base\"\nbaseurl = \"repo/base\"\ngpgkey = \"k.asc\"\n\
              [[repo]]\nname = \"web\"\nbaseurl = \"https://example.invalid/r\"\ngpgcheck = false\n\
              sslcacert = \"ca.pem\"\n\
-             [packages]\ninstall = [\"busybox\", \"/usr/bin/sh\"]\nexclude = [\"*-doc\"]\n",
+             [packages]\ninstall = [\"busybox\", \"/usr/bin/sh\"]\nexclude = [\"*-doc\"]\nallow_devices = [\"devs\"]\n",
         )
         .unwrap()
         .unwrap();
@@ -279,6 +294,7 @@ mod tests {
         assert_eq!(s.install, ["busybox", "/usr/bin/sh"]);
         assert_eq!(s.exclude, ["*-doc"]);
         assert!(!s.weak_deps);
+        assert_eq!(s.allow_devices, ["devs"]);
         assert_eq!(settings("").unwrap(), None);
     }
 

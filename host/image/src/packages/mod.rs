@@ -97,6 +97,8 @@ pub enum PackagesError {
     Lock(#[from] lock::LockError),
     #[error("[kernel] rpm = {0:?}: no package of that name was installed")]
     NoKernelPackage(String),
+    #[error("[packages] allow_devices names {0:?}, which is not installed")]
+    UnusedDeviceAllowance(String),
 }
 
 struct Loaded {
@@ -203,8 +205,11 @@ pub fn install(
         if let Some(lock) = locked {
             lock.check_fetched(&installed)?;
         }
+        let opts = Options {
+            allow_devices: p.allow_devices.contains(&installed.name),
+        };
         let items = checked
-            .unpack(&Options::default())
+            .unpack(&opts)
             .map_err(|err| PackagesError::Package {
                 repo: repo.settings.name.clone(),
                 err,
@@ -216,6 +221,13 @@ pub fn install(
             out.tree.add(&checked.nevra, items)?;
         }
         out.installed.push(installed);
+    }
+    if let Some(a) = p
+        .allow_devices
+        .iter()
+        .find(|a| !out.installed.iter().any(|i| &i.name == *a))
+    {
+        return Err(PackagesError::UnusedDeviceAllowance(a.clone()));
     }
     if let Some(k) = &p.kernel_rpm {
         if out.kernel.is_none() {
