@@ -41,9 +41,9 @@ fn device_nodes_only_from_the_packages_allowed() {
     );
     createrepo(&repo);
     let cache = d.path().join("cache");
-    let e = install(&settings(&repo, &[]), None, &cache)
-        .err()
-        .expect("a device node was accepted without an allowance");
+    let Err(e) = install(&settings(&repo, &[]), None, &cache) else {
+        panic!("a device node was accepted without an allowance");
+    };
     let text = e.to_string();
     assert!(matches!(e, PackagesError::Package { .. }), "{text}");
     assert!(
@@ -64,9 +64,9 @@ fn device_nodes_only_from_the_packages_allowed() {
         "{:?}",
         node.0.kind
     );
-    let e = install(&settings(&repo, &["devs", "other"]), None, &cache)
-        .err()
-        .unwrap();
+    let Err(e) = install(&settings(&repo, &["devs", "other"]), None, &cache) else {
+        panic!("an allowance for a package not installed was accepted");
+    };
     assert!(
         matches!(e, PackagesError::UnusedDeviceAllowance(ref n) if n == "other"),
         "{e}"
