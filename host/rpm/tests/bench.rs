@@ -29,7 +29,7 @@ use azl_rpm::package::entries::Options;
 use azl_rpm::package::{check, tree::Tree, Trust};
 use azl_rpm::solve::{self, Repo, Request};
 use azl_rpm::source::LocalDir;
-use common::have;
+use common::{have, xorshift};
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -44,13 +44,7 @@ fn count() -> usize {
 /// `n` RPMs `q0…` into `dir`, then repodata.
 fn generate(dir: &Path, n: usize) {
     std::fs::create_dir_all(dir).unwrap();
-    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
-    let mut next = move || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x
-    };
+    let mut next = xorshift(0x2545_f491_4f6c_dd1d);
     for i in 0..n {
         let name = format!("q{i}");
         let mut b = rpm::PackageBuilder::new(&name, "1.0", "MIT", "noarch", "bench package");

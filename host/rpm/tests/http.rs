@@ -341,49 +341,34 @@ fn repo_gpgcheck_needs_a_good_signature_over_the_exact_repomd() {
     repomd_sig::load(local.as_ref(), Some(&keys)).unwrap();
 }
 
-/// `openssl` with `args` in `dir`; panics with its stderr on failure.
-fn openssl(dir: &Path, args: &[&str]) {
+/// A new P-256 key, unencrypted (for `openssl req`).
+const NEW_KEY: &str = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
+
+/// `openssl` with the whitespace-separated `args` in `dir`; panics with
+/// its stderr on failure.
+fn openssl(dir: &Path, args: &str) {
     let out = Command::new("openssl")
         .current_dir(dir)
-        .args(args)
+        .args(args.split_whitespace())
         .output()
         .expect("openssl is missing: run scripts/setup.sh");
     assert!(
         out.status.success(),
-        "openssl {args:?}: {}",
+        "openssl {args}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
 }
 
 /// A test CA `<name>.pem` / `<name>.key` in `dir`.
 fn make_ca(dir: &Path, name: &str) -> PathBuf {
-    let (pem, key) = (format!("{name}.pem"), format!("{name}.key"));
-    let subj = format!("/CN=azl test {name}");
     openssl(
         dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            &key,
-            "-out",
-            &pem,
-            "-days",
-            "3",
-            "-subj",
-            &subj,
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-            "-addext",
-            "keyUsage=critical,keyCertSign",
-        ],
+        &format!(
+            "req -x509 {NEW_KEY} -keyout {name}.key -out {name}.pem -days 3 -subj /CN=azl-test-{name} \
+             -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign"
+        ),
     );
-    dir.join(pem)
+    dir.join(format!("{name}.pem"))
 }
 
 /// A certificate for 127.0.0.1 signed by CA `ca` (from [`make_ca`]):
@@ -391,20 +376,7 @@ fn make_ca(dir: &Path, name: &str) -> PathBuf {
 fn make_server_cert(dir: &Path, ca: &str) -> (PathBuf, PathBuf) {
     openssl(
         dir,
-        &[
-            "req",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            "server.key",
-            "-out",
-            "server.csr",
-            "-subj",
-            "/CN=127.0.0.1",
-        ],
+        &format!("req {NEW_KEY} -keyout server.key -out server.csr -subj /CN=127.0.0.1"),
     );
     std::fs::write(
         dir.join("server.ext"),
@@ -413,23 +385,10 @@ fn make_server_cert(dir: &Path, ca: &str) -> (PathBuf, PathBuf) {
     .unwrap();
     openssl(
         dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            &format!("{ca}.pem"),
-            "-CAkey",
-            &format!("{ca}.key"),
-            "-CAcreateserial",
-            "-out",
-            "server.pem",
-            "-days",
-            "3",
-            "-extfile",
-            "server.ext",
-        ],
+        &format!(
+            "x509 -req -in server.csr -CA {ca}.pem -CAkey {ca}.key -CAcreateserial \
+             -out server.pem -days 3 -extfile server.ext"
+        ),
     );
     (dir.join("server.pem"), dir.join("server.key"))
 }

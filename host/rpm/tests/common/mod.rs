@@ -247,6 +247,17 @@ pub fn dnf_install(
     Ok(set)
 }
 
+/// A deterministic xorshift64 stream from `seed` (non-zero), for
+/// generated repositories.
+pub fn xorshift(mut x: u64) -> impl FnMut() -> u64 {
+    move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    }
+}
+
 /// A synthetic repository for benchmarks: `n` packages `p0…`, each
 /// requiring up to three earlier ones (some through a versioned
 /// capability, some through a rich `or`), in memory (no rpmbuild).
@@ -255,13 +266,7 @@ pub fn synthetic(n: usize) -> Vec<azl_rpm::primary::Package> {
     use azl_rpm::evr::Evr;
     use azl_rpm::primary::{Package, Requirement};
     let mut out = Vec::with_capacity(n);
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut next = move || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x
-    };
+    let mut next = xorshift(0x9e37_79b9_7f4a_7c15);
     for i in 0..n {
         let name = format!("p{i}");
         let evr = Evr::new(0, &format!("{}.0", 1 + i % 3), Some("1"));
