@@ -15,11 +15,13 @@ use azl_formats::efi::{self, LoadOption};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-/// `vars TAG` prints `TAG-var-NAME=HEX` for each Boot* variable (value
+/// `st TAG` prints `update status --json` as `TAG=` without its `uefi`
+/// object and `TAG-uefi=` that object (one console line holds at most
+/// 1024 bytes); `vars TAG` prints `TAG-var-NAME=HEX` for each Boot* variable (value
 /// after the 4 attribute bytes kept: the host strips them); `committed`
 /// waits up to 120 s for the trial's gate to commit.
 const PRELUDE: &str = r#"U='/sbin/init update'
-st() { echo "$1=$($U status --json | tr -d '\n')"; }
+st() { j=$($U status --json | tr -d '\n'); echo "$1=${j%%,\"uefi\":*},\"slots\"${j#*,\"slots\"}"; u=${j#*\"uefi\":}; echo "$1-uefi=${u%%,\"slots\"*}"; }
 vars() { for f in /sys/firmware/efi/efivars/Boot*-8be4df61-93ca-11d2-aa0d-00e098032b8c; do n=${f##*/}; n=${n%%-*}; echo "$1-var-$n=$(od -An -v -tx1 $f | tr -d ' \n')"; done; }
 committed() { i=0; while [ $i -lt 120 ]; do $U status --json | grep -q '"gate":"committed"' && { echo gate=committed; return 0; }; sleep 1; i=$((i+1)); done; echo gate=timeout; }
 echo "cmdline=$(cat /proc/cmdline)"
@@ -338,7 +340,7 @@ fn first_boot_and_install(out: &Path, dir: &Path, bundle: &Path) -> Vars {
     assert_eq!(v1.next, Some(nb), "BootNext names B's entry\n{}", b.dump());
     assert_eq!(v1.order.first(), Some(&a), "A stays first until the commit");
     // update status shows the same variables, each entry named by slot.
-    let u = &s1["uefi"];
+    let u = &json_value(&b, "s1-uefi");
     assert_eq!(
         (&u["boot_current"], &u["boot_current_slot"]),
         (&var(a), &"root-a".into()),
@@ -383,7 +385,7 @@ fn v1_to_v2_trial_by_boot_next_commit_by_boot_order() {
     let v2 = Vars::of(&b, "v2");
     assert_eq!(v2.next, None, "the firmware consumed BootNext");
     assert_eq!(&v2.order[..2], &[nb, a], "BootOrder after the commit");
-    let u = &s2["uefi"];
+    let u = &json_value(&b, "s2-uefi");
     assert_eq!(
         (&u["boot_current"], &u["boot_current_slot"], &u["boot_next"]),
         (&var(nb), &"root-b".into(), &serde_json::Value::Null),
@@ -460,7 +462,7 @@ fn failed_uefi_trial(bundle: &Path, script: &str, reason: &str) -> Booted {
     let v3 = Vars::of(&b, "v3");
     assert_eq!(v3.next, None);
     assert_eq!(v3.order.first(), Some(&a), "BootOrder {:?}", v3.order);
-    let u = &s3["uefi"];
+    let u = &json_value(&b, "s3-uefi");
     assert_eq!(
         (
             &u["boot_current_slot"],
