@@ -4,8 +4,12 @@
 //! "services ready"), replay to its PCR values, and — with a TPM — equal
 //! what the TPM's PCRs hold. The rules are the verifier's
 //! (`azl_formats::logcheck`); only the inputs differ: the device checks
-//! its own log, before a remote verifier ever sees it. Pure: the driver
-//! reads the files and the TPM.
+//! its own log, merged after the firmware's as `initctl attest` sends it
+//! (on a UEFI boot with a TPM the firmware's log holds the EFI stub's
+//! PCR 9 event, the first of the reference), before a remote verifier ever
+//! sees it. Without a firmware log (no TPM) the reference's firmware-made
+//! events are not expected (`logcheck::without_firmware_events`). Pure:
+//! the driver reads the files and the TPM.
 use azl_formats::envelope::Enveloped;
 use azl_formats::eventlog::{self, Event};
 use azl_formats::logcheck::{self, Divergence, EventFault, LogFault};
