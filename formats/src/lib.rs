@@ -16,6 +16,7 @@ pub mod booted;
 pub mod bootstate;
 pub mod bundle;
 pub mod efi;
+pub mod efistub;
 pub mod envelope;
 pub mod eventlog;
 pub mod gpt;

@@ -21,5 +21,5 @@ pub mod swtpm;
 pub mod tpm;
 pub mod verify;
 
-pub use reference::predict;
+pub use reference::{predict, predict_uefi};
 pub use verify::{verify, Options, Outcome, Verdict};

@@ -1,9 +1,11 @@
 //! Build-time reference values: the azl-edge events and the PCR values a
 //! correct boot of an image produces, predicted from what the build made
 //! and stored, signed, in `Manifest::reference`.
-use azl_formats::eventlog::{self, Event};
+use azl_formats::efistub;
+use azl_formats::eventlog;
+use azl_formats::logcheck;
 use azl_formats::manifest::{RefEvent, Reference};
-use azl_formats::measure::{self, Kind, QUOTED_PCRS, VERIFIED_BOOT_SEQUENCE};
+use azl_formats::measure::{self, Kind, VERIFIED_BOOT_SEQUENCE};
 
 /// The content PID 1 measures for `kind`, given the build's inputs.
 ///
@@ -32,6 +34,36 @@ fn content<'a>(
     }
 }
 
+/// PID 1's events of a verified boot: one per step of
+/// [`measure::VERIFIED_BOOT_SEQUENCE`], digest = sha256 of
+/// [`measure::event_data`].
+fn pid1_events(
+    manifest_identity: &[u8],
+    cmdline: &str,
+    root_hash: &[u8; 32],
+    service_table: &[u8],
+) -> Vec<RefEvent> {
+    VERIFIED_BOOT_SEQUENCE
+        .iter()
+        .map(|&kind| {
+            let c = content(kind, manifest_identity, cmdline, root_hash, service_table);
+            let (digest, _) = eventlog::azl_event(kind, c);
+            RefEvent {
+                pcr: kind.pcr(),
+                tag: kind.tag().to_string(),
+                digest,
+            }
+        })
+        .collect()
+}
+
+fn reference_of(events: Vec<RefEvent>) -> Reference {
+    Reference {
+        pcrs: logcheck::replay_reference(&events),
+        events,
+    }
+}
+
 /// Predict the reference values of a verified boot: one event per step of
 /// [`measure::VERIFIED_BOOT_SEQUENCE`] (digest = sha256 of
 /// [`measure::event_data`]), and PCRs 8, 9, 11 replayed from zero.
@@ -45,33 +77,33 @@ pub fn predict(
     root_hash: &[u8; 32],
     service_table: &[u8],
 ) -> Reference {
-    let events: Vec<RefEvent> = VERIFIED_BOOT_SEQUENCE
-        .iter()
-        .map(|&kind| {
-            let c = content(kind, manifest_identity, cmdline, root_hash, service_table);
-            let (digest, _) = eventlog::azl_event(kind, c);
-            RefEvent {
-                pcr: kind.pcr(),
-                tag: kind.tag().to_string(),
-                digest,
-            }
-        })
-        .collect();
-    let as_log: Vec<Event> = events
-        .iter()
-        .map(|e| Event {
-            number: 0,
-            offset: 0,
-            pcr: u32::from(e.pcr),
-            event_type: measure::EV_AZL,
-            sha256: e.digest,
-            data: Vec::new(),
-        })
-        .collect();
-    Reference {
-        pcrs: eventlog::replay(&as_log, &QUOTED_PCRS),
-        events,
-    }
+    reference_of(pid1_events(
+        manifest_identity,
+        cmdline,
+        root_hash,
+        service_table,
+    ))
+}
+
+/// Predict the reference values of a UEFI boot from the slot's boot
+/// entry: first the Linux EFI stub's measurement of the entry's load
+/// options ([`efistub::ref_event`]: PCR 9, sha256 of the UTF-16LE
+/// `cmdline`, the slot's entry command line exactly as the entry holds
+/// it), then PID 1's events as [`predict`] has them.
+pub fn predict_uefi(
+    manifest_identity: &[u8],
+    cmdline: &str,
+    root_hash: &[u8; 32],
+    service_table: &[u8],
+) -> Reference {
+    let mut events = vec![efistub::ref_event(cmdline)];
+    events.extend(pid1_events(
+        manifest_identity,
+        cmdline,
+        root_hash,
+        service_table,
+    ));
+    reference_of(events)
 }
 
 /// The event log a correct boot writes (for tests and for documentation
@@ -96,6 +128,7 @@ pub fn expected_log(
 mod tests {
     use super::*;
     use azl_formats::manifest::Hex;
+    use azl_formats::measure::QUOTED_PCRS;
 
     #[test]
     fn predict_matches_the_log_and_a_hand_replay() {
@@ -147,5 +180,33 @@ mod tests {
         );
         assert_eq!(r.pcrs[1], (9, pcr9), "{}", Hex(&pcr9));
         assert_eq!(r.pcrs.iter().map(|p| p.0).collect::<Vec<_>>(), [8, 9, 11]);
+    }
+
+    #[test]
+    fn predict_uefi_puts_the_stubs_load_options_event_first() {
+        let (id, root, tbl) = (b"identity".as_slice(), [7u8; 32], b"table".as_slice());
+        let cmd = "initrd=\\EFI\\azl\\a\\initrd console=ttyAMA0 azl.slot=a";
+        let direct = predict(id, cmd, &root, tbl);
+        let uefi = predict_uefi(id, cmd, &root, tbl);
+        assert_eq!(uefi.events.len(), direct.events.len() + 1);
+        let stub = &uefi.events[0];
+        assert_eq!((stub.pcr, stub.tag.as_str()), (9, "efi-stub:load-options"));
+        // The digest of the entry's OptionalData: the UTF-16LE command line.
+        let utf16: Vec<u8> = cmd.encode_utf16().flat_map(u16::to_le_bytes).collect();
+        assert_eq!(stub.digest, eventlog::sha256(&utf16));
+        assert_eq!(&uefi.events[1..], &direct.events[..]);
+        // PCR 9 starts from the stub's event; PCRs 8 and 11 are unchanged.
+        let pcr9 = direct.events[3..]
+            .iter()
+            .filter(|e| e.pcr == 9)
+            .fold(eventlog::extend(&[0; 32], &stub.digest), |v, e| {
+                eventlog::extend(&v, &e.digest)
+            });
+        assert_eq!(uefi.pcrs[1], (9, pcr9));
+        assert_eq!(
+            (uefi.pcrs[0], uefi.pcrs[2]),
+            (direct.pcrs[0], direct.pcrs[2])
+        );
+        assert_eq!(logcheck::without_firmware_events(&uefi), direct);
     }
 }

@@ -4,9 +4,10 @@
 use super::tpm::{self, EccPublic, EcdsaSignature, PcrSelection, Quote, TpmError, TPM_ALG_SHA256};
 use azl_formats::ak;
 use azl_formats::attest::{Report, Tier};
+use azl_formats::efistub;
 use azl_formats::envelope::Enveloped;
 use azl_formats::eventlog::{self, Event};
-use azl_formats::logcheck::{self, event_tag, EventFault};
+use azl_formats::logcheck::{self, event_tag, EventFault, LogFault};
 use azl_formats::manifest::{Digest, Hex, Manifest, RefEvent, SignedManifest};
 use azl_formats::measure::{EV_AZL, QUOTED_PCRS};
 use azl_formats::nonce;
@@ -372,69 +373,80 @@ fn check_signature(run: &mut Run, report: &Report, quote: &Quote<'_>) -> Result<
     Ok(())
 }
 
-/// A checked log: its events, of which `events[firmware..]` are the
-/// azl-edge ones (firmware events may only come first), and the replay.
+/// A checked log: its events, the positions of the measured ones (the
+/// events on PCRs 8, 9, 11: PID 1's and the EFI stub's; firmware events on
+/// other PCRs only come before PID 1's) and the replay.
 struct CheckedLog {
     events: Vec<Event>,
-    firmware: usize,
     replayed: Vec<(u8, Digest)>,
 }
 
 impl CheckedLog {
-    fn azl(&self) -> &[Event] {
-        self.events.get(self.firmware..).unwrap_or_default()
+    /// The measured events (the split [`check_log`] checked; were it to
+    /// fail now, the empty list would still fail the reference).
+    fn measured(&self) -> Vec<&Event> {
+        logcheck::measured_events(&self.events)
+            .map(|m| m.events)
+            .unwrap_or_default()
     }
+}
+
+fn event_failure(e: &Event, fault: &EventFault) -> Failure {
+    let n = e.number;
+    Failure::new(match fault {
+        EventFault::Type(ty) => format!(
+            "event {n}: type rewritten/unknown (0x{ty:08x} on PCR {}, expected EV_AZL 0x{EV_AZL:08x}; \
+             the type is not covered by the digest)",
+            e.pcr
+        ),
+        EventFault::NotAzl => format!(
+            "event {n}: data is not an azl-edge event (no \"azl-edge:<known tag>\\0\" prefix)"
+        ),
+        EventFault::Digest { actual } => format!(
+            "event {n}: data does not match its digest (log says {}, data hashes to {})",
+            Hex(&e.sha256),
+            Hex(actual)
+        ),
+        EventFault::NotStubEvent => format!(
+            "event {n}: EV_EVENT_TAG (0x{:08x}) on PCR {} is not the EFI stub's load-options \
+             event (the only tagged event accepted: PCR {}, tagged event 0x{:08x} \"LOADED_IMAGE::LoadOptions\")",
+            efistub::EV_EVENT_TAG,
+            e.pcr,
+            efistub::PCR,
+            efistub::LOAD_OPTIONS_TAG_ID
+        ),
+    })
 }
 
 fn check_log(run: &mut Run, report: &Report, quoted: bool) -> Result<CheckedLog, Failure> {
     let events =
         eventlog::parse(&report.event_log).map_err(|e| Failure::new(format!("event log: {e}")))?;
-    let mut azl = 0usize;
-    let mut firmware = 0usize;
-    for e in &events {
-        let n = e.number;
-        if !logcheck::is_azl_pcr(e.pcr) {
-            if azl > 0 {
-                return Err(Failure::new(format!(
-                    "event {n} (PCR {}) follows the azl-edge events: only firmware events, \
-                     before ours, may use PCRs other than {}",
-                    e.pcr,
-                    pcr_list(QUOTED_PCRS)
-                )));
-            }
-            firmware += 1;
-            continue;
-        }
-        match logcheck::check_event(e) {
-            Ok(_) => {}
-            Err(EventFault::Type(ty)) => {
-                return Err(Failure::new(format!(
-                    "event {n}: type rewritten/unknown (0x{ty:08x} on PCR {}, expected EV_AZL 0x{EV_AZL:08x}; \
-                     the type is not covered by the digest)",
-                    e.pcr
-                )));
-            }
-            Err(EventFault::NotAzl) => {
-                return Err(Failure::new(format!(
-                    "event {n}: data is not an azl-edge event (no \"azl-edge:<known tag>\\0\" prefix)"
-                )));
-            }
-            Err(EventFault::Digest { actual }) => {
-                return Err(Failure::new(format!(
-                    "event {n}: data does not match its digest (log says {}, data hashes to {})",
-                    Hex(&e.sha256),
-                    Hex(&actual)
-                )));
-            }
-        }
-        azl = azl.saturating_add(1);
-    }
+    let (firmware, measured, stub) = {
+        let m = logcheck::measured_events(&events).map_err(|fault| match fault {
+            LogFault::AfterOurs(e) => Failure::new(format!(
+                "event {} (PCR {}) follows the azl-edge events: only firmware events, \
+                 before ours, may use PCRs other than {}",
+                e.number,
+                e.pcr,
+                pcr_list(QUOTED_PCRS)
+            )),
+            LogFault::Event(e, fault) => event_failure(e, &fault),
+        })?;
+        (m.firmware, m.events.len(), m.stub_events())
+    };
+    let azl = measured.saturating_sub(stub);
     run.ok(format!(
-        "event log: {firmware} firmware events (PCRs outside {}), {} azl-edge events, \
+        "event log: {firmware} firmware events (PCRs outside {}), {azl} azl-edge events, \
          every azl-edge event's data matches its digest",
         pcr_list(QUOTED_PCRS),
-        azl
     ));
+    if stub > 0 {
+        run.note(format!(
+            "event log: {stub} EFI stub event (EV_EVENT_TAG \"LOADED_IMAGE::LoadOptions\", PCR {}): \
+             its digest is of the boot entry's load options, checked against the signed reference",
+            efistub::PCR
+        ));
+    }
     let replayed = eventlog::replay(&events, &QUOTED_PCRS);
     if quoted || !report.pcrs.is_empty() {
         for &(pcr, value) in &replayed {
@@ -458,11 +470,7 @@ fn check_log(run: &mut Run, report: &Report, quoted: bool) -> Result<CheckedLog,
             pcr_list(QUOTED_PCRS)
         ));
     }
-    Ok(CheckedLog {
-        events,
-        firmware,
-        replayed,
-    })
+    Ok(CheckedLog { events, replayed })
 }
 
 fn describe(tag: &str, digest: &Digest) -> String {
@@ -476,7 +484,7 @@ fn check_reference(run: &mut Run, manifest: &Manifest, log: &CheckedLog) -> Resu
              support): nothing to compare the measurements with",
         )
     })?;
-    let azl = log.azl();
+    let azl = log.measured();
     // The first divergence is the reason; up to MAX_LISTED_DIVERGENCES more
     // are listed, the rest only counted (no string is built for them).
     let mut first: Option<String> = None;
@@ -485,7 +493,7 @@ fn check_reference(run: &mut Run, manifest: &Manifest, log: &CheckedLog) -> Resu
     let n = reference.events.len().max(azl.len());
     for i in 0..n {
         let want: Option<&RefEvent> = reference.events.get(i);
-        let got: Option<&Event> = azl.get(i);
+        let got: Option<&Event> = azl.get(i).copied();
         let differs = match (want, got) {
             (Some(w), Some(g)) => !logcheck::event_matches(w, g),
             (None, None) => false,

@@ -306,7 +306,14 @@ pub fn build(i: &Inputs) -> Result<Built, DiskImageError> {
     };
     // Reference values: what a correct boot of this image measures.
     let identity = manifest.identity_bytes().map_err(DiskImageError::Encode)?;
-    let reference = azl_attest::predict(
+    // A UEFI slot is started from its boot entry: the EFI stub measures
+    // the entry's load options into PCR 9 before PID 1 runs.
+    let predict = if i.uefi {
+        azl_attest::predict_uefi
+    } else {
+        azl_attest::predict
+    };
+    let reference = predict(
         &identity,
         i.cmdline,
         &manifest.rootfs.verity.root_hash,

@@ -107,6 +107,7 @@ fn cmd_status(as_json: bool) -> Result<(), String> {
     let location = cx.ctl.location();
     let gate = std::fs::read_to_string(paths::GATE_STATUS).ok();
     let nv = super::floor::device().read(false);
+    let firmware = cx.ctl.firmware_vars().map(|r| r.map_err(|e| e.to_string()));
     let r = status::Report {
         backend: cx.ctl.name(),
         location: &location,
@@ -115,6 +116,7 @@ fn cmd_status(as_json: bool) -> Result<(), String> {
         gate: gate.as_deref().map(str::trim_end),
         nv: &nv,
         now_ms: crate::sys::time::boot_ms(),
+        firmware: firmware.as_ref(),
     };
     print!(
         "{}",

@@ -2,6 +2,7 @@
 //! backend, the running slot (trial or not), the committed slot, a pending
 //! trial, the floor (boot state and TPM NV), the trial's health gate, and per slot its state,
 //! versions, manifest digest and why its last trial failed.
+use super::bootctl::FirmwareVars;
 use super::floor::Nv;
 use azl_formats::booted::Booted;
 use azl_formats::bootstate::{BootState, Slot, SlotState};
@@ -24,6 +25,89 @@ pub struct Report<'a> {
     pub nv: &'a Nv,
     /// Milliseconds since kernel start now (for the approval's time left).
     pub now_ms: u64,
+    /// UEFI's boot variables (`None`: the backend has none), or why they
+    /// could not be read.
+    pub firmware: Option<&'a Result<FirmwareVars, String>>,
+}
+
+fn var(n: Option<u16>) -> String {
+    n.map_or("none".to_string(), azl_formats::efi::boot_var_name)
+}
+
+fn var_json(n: Option<u16>) -> String {
+    n.map_or("null".to_string(), |n| {
+        js(&azl_formats::efi::boot_var_name(n))
+    })
+}
+
+/// The slot whose entry `n` is, if it is one of ours.
+fn slot_of(v: &FirmwareVars, n: Option<u16>) -> Option<Slot> {
+    let n = n?;
+    v.entries
+        .iter()
+        .find(|(_, e)| *e == Some(n))
+        .map(|(s, _)| *s)
+}
+
+/// `BootCurrent Boot0003 (root-a)`: a variable and the slot it names.
+fn var_with_slot(v: &FirmwareVars, n: Option<u16>) -> String {
+    match slot_of(v, n) {
+        Some(s) => format!("{} ({s})", var(n)),
+        None => var(n),
+    }
+}
+
+/// The UEFI lines of the text output.
+fn firmware_text(f: &Result<FirmwareVars, String>) -> String {
+    let v = match f {
+        Ok(v) => v,
+        Err(e) => return format!("uefi:         variables unreadable: {e}\n"),
+    };
+    let order: Vec<String> = v.order.iter().map(|&n| var_with_slot(v, Some(n))).collect();
+    let entries: Vec<String> = v
+        .entries
+        .iter()
+        .map(|(s, n)| {
+            format!(
+                "{s} = {}",
+                n.map_or("no entry".to_string(), azl_formats::efi::boot_var_name)
+            )
+        })
+        .collect();
+    format!(
+        "uefi:         BootCurrent {}, BootNext {}\n              BootOrder {}\n              entries {}\n",
+        var_with_slot(v, v.current),
+        var_with_slot(v, v.next),
+        if order.is_empty() { "empty".to_string() } else { order.join(", ") },
+        entries.join(", ")
+    )
+}
+
+/// `{"boot_current":"Boot0003","boot_current_slot":"root-a","boot_next":null,
+/// "boot_next_slot":null,"boot_order":["Boot0003",…],"entries":{"root-a":"Boot0003",
+/// "root-b":null}}`, `{"error":"…"}`, or `null` without UEFI.
+fn firmware_json(f: Option<&Result<FirmwareVars, String>>) -> String {
+    let v = match f {
+        None => return "null".to_string(),
+        Some(Err(e)) => return format!("{{\"error\":{}}}", js(e)),
+        Some(Ok(v)) => v,
+    };
+    let slot = |n| slot_of(v, n).map_or("null".to_string(), |s| js(s.partition()));
+    let order: Vec<String> = v.order.iter().map(|&n| var_json(Some(n))).collect();
+    let entries: Vec<String> = v
+        .entries
+        .iter()
+        .map(|(s, n)| format!("{}:{}", js(s.partition()), var_json(*n)))
+        .collect();
+    format!(
+        "{{\"boot_current\":{},\"boot_current_slot\":{},\"boot_next\":{},\"boot_next_slot\":{},\"boot_order\":[{}],\"entries\":{{{}}}}}",
+        var_json(v.current),
+        slot(v.current),
+        var_json(v.next),
+        slot(v.next),
+        order.join(","),
+        entries.join(",")
+    )
 }
 
 /// The NV floor as a JSON object: `{"state":"present","floor":2,
@@ -124,6 +208,9 @@ pub fn text(r: &Report) -> String {
     ));
     out.push_str(&format!("floor:        security version {}\n", s.floor));
     out.push_str(&format!("nv floor:     {}\n", r.nv.describe()));
+    if let Some(f) = r.firmware {
+        out.push_str(&firmware_text(f));
+    }
     for slot in Slot::ALL {
         let i = s.slot(slot);
         out.push_str(&format!(
@@ -173,7 +260,7 @@ pub fn json(r: &Report) -> String {
         .collect();
     let gate = r.gate.map(|g| gate_view(g, r.now_ms));
     format!(
-        "{{\"backend\":{},\"location\":{},\"running\":{running},\"gate\":{},\"approval_left_s\":{},\"committed\":{},\"trial_pending\":{},\"floor\":{},\"nv_floor\":{},\"slots\":[{}]}}\n",
+        "{{\"backend\":{},\"location\":{},\"running\":{running},\"gate\":{},\"approval_left_s\":{},\"committed\":{},\"trial_pending\":{},\"floor\":{},\"nv_floor\":{},\"uefi\":{},\"slots\":[{}]}}\n",
         js(r.backend),
         js(r.location),
         gate.map_or("null".to_string(), |(g, _)| js(g)),
@@ -182,6 +269,7 @@ pub fn json(r: &Report) -> String {
         s.trial.map_or("null".to_string(), |t| js(t.partition())),
         s.floor,
         nv_json(r.nv),
+        firmware_json(r.firmware),
         slots.join(",")
     )
 }
@@ -224,6 +312,7 @@ mod tests {
             gate: None,
             nv: &Nv::Absent,
             now_ms: 0,
+            firmware: None,
         };
         let v: serde_json::Value = serde_json::from_str(&json(&r)).unwrap();
         assert_eq!(v["gate"], serde_json::Value::Null);
@@ -294,6 +383,7 @@ mod tests {
                 protection: azl_formats::nvfloor::Protection::Platform,
             },
             now_ms: 0,
+            firmware: None,
         });
         assert!(
             t.contains("nv floor:     security version 2 (TPM NV index 0x013A2E01, platform: cannot be deleted)"),
@@ -306,5 +396,77 @@ mod tests {
             "{t}"
         );
         assert!(t.contains("floor:        security version 3"), "{t}");
+    }
+
+    #[test]
+    fn uefi_variables_name_the_slots() {
+        let (s, b) = sample();
+        let vars: Result<FirmwareVars, String> = Ok(FirmwareVars {
+            current: Some(3),
+            next: Some(4),
+            order: vec![3, 4, 0],
+            entries: vec![(Slot::A, Some(3)), (Slot::B, Some(4))],
+        });
+        let r = Report {
+            backend: "uefi",
+            location: "/dev/vda3",
+            state: &s,
+            booted: Some(&b),
+            gate: None,
+            nv: &Nv::Absent,
+            now_ms: 0,
+            firmware: Some(&vars),
+        };
+        let t = text(&r);
+        assert!(
+            t.contains("uefi:         BootCurrent Boot0003 (root-a), BootNext Boot0004 (root-b)\n"),
+            "{t}"
+        );
+        assert!(
+            t.contains("BootOrder Boot0003 (root-a), Boot0004 (root-b), Boot0000\n"),
+            "{t}"
+        );
+        assert!(
+            t.contains("entries root-a = Boot0003, root-b = Boot0004\n"),
+            "{t}"
+        );
+        let v: serde_json::Value = serde_json::from_str(&json(&r)).unwrap();
+        let u = &v["uefi"];
+        assert_eq!(u["boot_current"], "Boot0003");
+        assert_eq!(u["boot_current_slot"], "root-a");
+        assert_eq!(u["boot_next"], "Boot0004");
+        assert_eq!(u["boot_next_slot"], "root-b");
+        assert_eq!(u["boot_order"][2], "Boot0000");
+        assert_eq!(u["entries"]["root-b"], "Boot0004");
+        let none: Result<FirmwareVars, String> = Ok(FirmwareVars {
+            current: Some(0),
+            next: None,
+            order: vec![],
+            entries: vec![(Slot::A, None), (Slot::B, None)],
+        });
+        let r2 = Report {
+            firmware: Some(&none),
+            ..r
+        };
+        let v: serde_json::Value = serde_json::from_str(&json(&r2)).unwrap();
+        assert_eq!(v["uefi"]["boot_next"], serde_json::Value::Null);
+        assert_eq!(v["uefi"]["boot_current_slot"], serde_json::Value::Null);
+        assert_eq!(v["uefi"]["entries"]["root-a"], serde_json::Value::Null);
+        assert!(text(&r2).contains("BootNext none\n              BootOrder empty\n"));
+        let err: Result<FirmwareVars, String> = Err("BootOrder: odd length".into());
+        let r3 = Report {
+            firmware: Some(&err),
+            ..r
+        };
+        let v: serde_json::Value = serde_json::from_str(&json(&r3)).unwrap();
+        assert_eq!(v["uefi"]["error"], "BootOrder: odd length");
+        assert!(text(&r3).contains("uefi:         variables unreadable: BootOrder: odd length\n"));
+        let plain = Report {
+            firmware: None,
+            ..r
+        };
+        let v: serde_json::Value = serde_json::from_str(&json(&plain)).unwrap();
+        assert_eq!(v["uefi"], serde_json::Value::Null);
+        assert!(!text(&plain).contains("uefi:"));
     }
 }

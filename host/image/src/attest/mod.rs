@@ -8,3 +8,5 @@ pub mod load;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_uefi;

@@ -69,7 +69,7 @@ fn log_for(m: &Manifest, table: &[u8]) -> EventLog {
     )
 }
 
-fn tpm2b(b: &[u8]) -> Vec<u8> {
+pub(super) fn tpm2b(b: &[u8]) -> Vec<u8> {
     let mut v = (b.len() as u16).to_be_bytes().to_vec();
     v.extend_from_slice(b);
     v
@@ -78,6 +78,23 @@ fn tpm2b(b: &[u8]) -> Vec<u8> {
 /// A firmware-style log: SHA-1 + SHA-256 banks, the given (pcr, type, data)
 /// events with both digests (zero for EV_NO_ACTION).
 fn firmware_log(events: &[(u32, u32, &[u8])]) -> Vec<u8> {
+    let with: Vec<(u32, u32, Digest, &[u8])> = events
+        .iter()
+        .map(|&(pcr, ty, data)| {
+            let d = if ty == measure::EV_NO_ACTION {
+                [0; 32]
+            } else {
+                eventlog::sha256(data)
+            };
+            (pcr, ty, d, data)
+        })
+        .collect();
+    firmware_log_with(&with)
+}
+
+/// A firmware-style log of (pcr, type, SHA-256 digest, data) events; the
+/// SHA-1 bank holds the digest's first 20 bytes.
+pub(super) fn firmware_log_with(events: &[(u32, u32, Digest, &[u8])]) -> Vec<u8> {
     let mut fw = Vec::new();
     fw.extend_from_slice(&0u32.to_le_bytes());
     fw.extend_from_slice(&measure::EV_NO_ACTION.to_le_bytes());
@@ -86,12 +103,7 @@ fn firmware_log(events: &[(u32, u32, &[u8])]) -> Vec<u8> {
     fw.extend_from_slice(b"Spec ID Event03\0");
     fw.extend_from_slice(&[0, 0, 0, 0, 0, 2, 0, 2]);
     fw.extend_from_slice(&[2, 0, 0, 0, 0x04, 0, 20, 0, 0x0b, 0, 32, 0, 0]);
-    for &(pcr, ty, data) in events {
-        let d = if ty == measure::EV_NO_ACTION {
-            [0; 32]
-        } else {
-            eventlog::sha256(data)
-        };
+    for &(pcr, ty, d, data) in events {
         fw.extend_from_slice(&pcr.to_le_bytes());
         fw.extend_from_slice(&ty.to_le_bytes());
         fw.extend_from_slice(&2u32.to_le_bytes());
@@ -230,7 +242,7 @@ impl Fixture {
 }
 
 #[track_caller]
-fn fails_with(out: &Outcome, want: &str) -> String {
+pub(super) fn fails_with(out: &Outcome, want: &str) -> String {
     let text = out.to_string();
     match &out.verdict {
         Verdict::Failed(f) => assert!(

@@ -41,6 +41,7 @@ use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 mod bundle;
+mod esp;
 mod fsinfo;
 mod shared;
 mod text;
@@ -762,10 +763,16 @@ fn inspect_disk(
             manifests.extend(manifest);
         }
     }
+    // initramfs-select: one boot partition serves every slot. UEFI: each
+    // slot has its own files on the ESP, checked against its own manifest.
+    let uefi = manifests
+        .iter()
+        .any(|m| azl_formats::efi::started_slot(&m.cmdline).is_some());
     if let Some(boot) = gpt
         .partitions
         .iter()
         .find(|p| kind_of(p) == Some(PartitionKind::Boot))
+        .filter(|_| !uefi)
     {
         shared::share_boot(&mut slots, &boot.name);
     }
@@ -1015,6 +1022,13 @@ fn inspect_slot(
                 slot.checks
                     .push(check(name, true, format!("{} ({len} bytes)", Hex(&got))))
             }
+            Ok(got)
+                if p.kind == azl_formats::manifest::PartitionKind::Boot
+                    && esp::slot_of(&m).is_some() =>
+            {
+                let s = esp::slot_of(&m).unwrap_or(azl_formats::bootstate::Slot::A);
+                slot.checks.push(esp::changed(name, &want, &got, s))
+            }
             Ok(got) => slot.checks.push(check(
                 name,
                 false,
@@ -1038,39 +1052,17 @@ fn inspect_slot(
     if let Some(boot) = boot {
         // A UEFI build (its cmdline names its slot, formats::efi): the
         // slot's own files under EFI/azl/<slot>/ on the ESP.
-        let efi_slot = azl_formats::efi::started_slot(&m.cmdline);
-        let esp = |f| {
-            format!(
-                "/{}",
-                azl_formats::efi::esp_path(efi_slot.unwrap_or(azl_formats::bootstate::Slot::A), f)
-            )
-        };
-        let cmdline_txt = azl_formats::manifest::FileDigest {
-            size: m.cmdline.len() as u64 + 1,
-            sha256: azl_formats::sha256(format!("{}\n", m.cmdline).as_bytes()),
-        };
-        let files: Vec<(&str, String, &azl_formats::manifest::FileDigest)> = match efi_slot {
-            Some(_) => vec![
-                ("kernel", esp(azl_formats::efi::EspFile::Kernel), &m.kernel),
-                (
-                    "initramfs",
-                    esp(azl_formats::efi::EspFile::Initrd),
-                    &m.initramfs,
-                ),
-                (
-                    "cmdline",
-                    esp(azl_formats::efi::EspFile::Cmdline),
-                    &cmdline_txt,
-                ),
-            ],
+        let files: Vec<(&str, String, azl_formats::manifest::FileDigest)> = match esp::slot_of(&m) {
+            Some(s) => esp::files(&m, s),
             None => vec![
-                ("kernel", BOOT_KERNEL.to_string(), &m.kernel),
-                ("initramfs", BOOT_INITRAMFS.to_string(), &m.initramfs),
+                ("kernel", BOOT_KERNEL.to_string(), m.kernel.clone()),
+                ("initramfs", BOOT_INITRAMFS.to_string(), m.initramfs.clone()),
             ],
         };
         for (what, path, want) in files {
             let path = path.as_str();
             let name = format!("{what} on {}", boot.name);
+            let want = &want;
             let c = match fsinfo::fat_file_digest(&img.file, boot.offset, boot.size, path) {
                 Ok(Some((size, d))) if size == want.size && d == want.sha256 => {
                     check(name, true, format!("{path} matches the manifest"))

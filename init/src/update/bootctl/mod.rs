@@ -45,6 +45,11 @@ pub trait BootControl {
     fn sync(&mut self, _plan: &SyncPlan) -> Result<(), BootCtlError> {
         Ok(())
     }
+    /// The firmware's boot variables as they are now, on boot methods
+    /// that have them (UEFI), for `update status`; `None` elsewhere.
+    fn firmware_vars(&self) -> Option<Result<FirmwareVars, BootCtlError>> {
+        None
+    }
     /// Does an update carry this boot method's kernel files?
     fn takes_boot_files(&self) -> bool {
         false
@@ -54,6 +59,17 @@ pub trait BootControl {
     fn install_boot_files(&mut self, _slot: Slot, _files: &BootFiles) -> Result<(), BootCtlError> {
         Err(BootCtlError::NoBootFiles(self.name()))
     }
+}
+
+/// UEFI's boot variables ([`BootControl::firmware_vars`]): the entry the
+/// firmware started, the one-shot next entry, the order, and each slot's
+/// entry (`None`: it has none).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FirmwareVars {
+    pub current: Option<u16>,
+    pub next: Option<u16>,
+    pub order: Vec<u16>,
+    pub entries: Vec<(Slot, Option<u16>)>,
 }
 
 /// What stage 1 tells the backend after choosing ([`BootControl::sync`]).

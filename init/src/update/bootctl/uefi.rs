@@ -9,7 +9,7 @@
 //! kernel the firmware starts.
 use super::efivars::EfiVars;
 use super::store::StateStore;
-use super::{BootControl, BootCtlError, BootFiles, SyncPlan};
+use super::{BootControl, BootCtlError, BootFiles, FirmwareVars, SyncPlan};
 use azl_formats::bootstate::{BootState, Loaded, Slot};
 use azl_formats::efi::{self, EspFile, HardDrive, LoadOption};
 use std::io::Write;
@@ -223,6 +223,25 @@ impl BootControl for Uefi {
 
     fn started(&self) -> Option<Slot> {
         self.started
+    }
+
+    fn firmware_vars(&self) -> Option<Result<FirmwareVars, BootCtlError>> {
+        let read = || -> Result<FirmwareVars, BootCtlError> {
+            let mut entries = Vec::new();
+            for slot in Slot::ALL {
+                entries.push((slot, self.entry_of(slot)?));
+            }
+            Ok(FirmwareVars {
+                current: self
+                    .vars
+                    .read_u16(efi::BOOT_CURRENT)
+                    .map_err(Self::var_err)?,
+                next: self.vars.read_u16(efi::BOOT_NEXT).map_err(Self::var_err)?,
+                order: self.vars.boot_order().map_err(Self::var_err)?,
+                entries,
+            })
+        };
+        Some(read())
     }
 
     fn sync(&mut self, plan: &SyncPlan) -> Result<(), BootCtlError> {

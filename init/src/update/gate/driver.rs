@@ -315,10 +315,23 @@ impl Driver {
                 paths::MANIFEST_COPY
             )
         })?;
+        // The firmware's log, as `initctl attest` merges it: on a UEFI boot
+        // with a TPM it holds the EFI stub's PCR 9 event.
+        let firmware = match std::fs::read(paths::FIRMWARE_EVENT_LOG) {
+            Ok(bytes) => Some(bytes),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => {
+                return Err(format!(
+                    "measurement self-check: cannot read {}: {e}",
+                    paths::FIRMWARE_EVENT_LOG
+                ))
+            }
+        };
         let tpm = measurer.read_pcrs(&QUOTED_PCRS);
         let with_tpm = tpm.is_some();
         let n = selfcheck::check(&Inputs {
             log: &log,
+            firmware_log: firmware.as_deref(),
             manifest: &manifest,
             manifest_sha256: &self.manifest_sha256,
             tpm,

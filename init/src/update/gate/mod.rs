@@ -16,5 +16,7 @@ pub mod driver;
 pub mod selfcheck;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_uefi;
 
 pub use driver::Driver;

@@ -4,12 +4,16 @@
 //! "services ready"), replay to its PCR values, and — with a TPM — equal
 //! what the TPM's PCRs hold. The rules are the verifier's
 //! (`azl_formats::logcheck`); only the inputs differ: the device checks
-//! its own log, before a remote verifier ever sees it. Pure: the driver
-//! reads the files and the TPM.
+//! its own log, merged after the firmware's as `initctl attest` sends it
+//! (on a UEFI boot with a TPM the firmware's log holds the EFI stub's
+//! PCR 9 event, the first of the reference), before a remote verifier ever
+//! sees it. Without a firmware log (no TPM) the reference's firmware-made
+//! events are not expected (`logcheck::without_firmware_events`). Pure:
+//! the driver reads the files and the TPM.
 use azl_formats::envelope::Enveloped;
-use azl_formats::eventlog;
-use azl_formats::logcheck::{self, Divergence, EventFault};
-use azl_formats::manifest::{Digest, Hex, SignedManifest};
+use azl_formats::eventlog::{self, Event};
+use azl_formats::logcheck::{self, Divergence, EventFault, LogFault};
+use azl_formats::manifest::{Digest, Hex, Reference, SignedManifest};
 use azl_formats::measure::QUOTED_PCRS;
 use std::fmt;
 
@@ -91,6 +95,9 @@ impl fmt::Display for SelfCheckError {
                     EventFault::Type(t) => write!(f, "type 0x{t:08x}, not EV_AZL"),
                     EventFault::NotAzl => f.write_str("not an azl-edge event"),
                     EventFault::Digest { .. } => f.write_str("data does not match its digest"),
+                    EventFault::NotStubEvent => {
+                        f.write_str("EV_EVENT_TAG, not the EFI stub's load-options event")
+                    }
                 }
             }
             Self::Differs {
@@ -99,11 +106,22 @@ impl fmt::Display for SelfCheckError {
                 got,
                 want_tag,
                 want,
-            } => write!(
+            } if got_tag == want_tag => write!(
                 f,
-                "event {event} is {got_tag} {}, the manifest says {want_tag} {}",
+                "event {event} is {got_tag} {}, the manifest says {}",
                 Short(got),
                 Short(want)
+            ),
+            // Other events: the tags say it (digests would not fit the
+            // boot state's 120 characters).
+            Self::Differs {
+                event,
+                got_tag,
+                want_tag,
+                ..
+            } => write!(
+                f,
+                "event {event} is {got_tag}, the manifest says {want_tag}"
             ),
             Self::Missing { after, want_tag } => write!(
                 f,
@@ -144,6 +162,9 @@ impl fmt::Display for SelfCheckError {
 pub struct Inputs<'a> {
     /// The event log as written to /run.
     pub log: &'a [u8],
+    /// The firmware's event log (`paths::FIRMWARE_EVENT_LOG`), `None` when
+    /// there is none (no TPM, or a boot the firmware did not measure).
+    pub firmware_log: Option<&'a [u8]>,
     /// The booted slot's `SignedManifest` envelope (stage 1's copy).
     pub manifest: &'a [u8],
     /// sha256 of that envelope as stage 1 recorded it (the booted record).
@@ -152,8 +173,9 @@ pub struct Inputs<'a> {
     pub tpm: Option<Result<Vec<(u8, Digest)>, String>>,
 }
 
-/// Run the self-check; `Ok` with the number of events checked.
-pub fn check(inp: &Inputs<'_>) -> Result<usize, SelfCheckError> {
+/// The booted slot's reference values, from the manifest copy stage 1
+/// verified.
+fn reference(inp: &Inputs<'_>) -> Result<Reference, SelfCheckError> {
     // Never trust the copy by itself: it must be what stage 1 verified.
     if azl_formats::sha256(inp.manifest) != *inp.manifest_sha256 {
         return Err(SelfCheckError::ManifestDigest);
@@ -164,9 +186,13 @@ pub fn check(inp: &Inputs<'_>) -> Result<usize, SelfCheckError> {
             sm.manifest()
                 .map_err(|e| SelfCheckError::Manifest(e.to_string()))
         })?;
-    let reference = manifest.reference.ok_or(SelfCheckError::NoReference)?;
-    let events = eventlog::parse(inp.log).map_err(|e| SelfCheckError::Log(e.to_string()))?;
-    for e in &events {
+    manifest.reference.ok_or(SelfCheckError::NoReference)
+}
+
+/// PID 1's own log holds only PID 1's events: each on PCR 8, 9 or 11,
+/// EV_AZL, data matching its digest.
+fn check_own_log(events: &[Event]) -> Result<(), SelfCheckError> {
+    for e in events {
         if !logcheck::is_azl_pcr(e.pcr) {
             return Err(SelfCheckError::ForeignPcr {
                 event: e.number,
@@ -179,31 +205,71 @@ pub fn check(inp: &Inputs<'_>) -> Result<usize, SelfCheckError> {
             fault,
         })?;
     }
-    match logcheck::first_divergence(&reference, &events) {
-        None => {}
-        Some(Divergence::Differs { want, got, .. }) => {
-            return Err(SelfCheckError::Differs {
-                event: got.number,
-                got_tag: logcheck::event_tag(got).to_string(),
-                got: got.sha256,
-                want_tag: want.tag.clone(),
-                want: want.digest,
-            })
+    Ok(())
+}
+
+/// The log a verifier would see (the firmware's merged first, as
+/// `initctl attest` sends it) and the reference it is held to: the full
+/// one with a firmware log, else the one without the firmware's events
+/// (`logcheck::without_firmware_events`: no TPM, no EFI stub event).
+fn judged(
+    inp: &Inputs<'_>,
+    own: Vec<Event>,
+    reference: Reference,
+) -> Result<(Vec<Event>, Reference), SelfCheckError> {
+    match inp.firmware_log {
+        Some(fw) if !fw.is_empty() => {
+            let merged = eventlog::merge(fw, inp.log)
+                .map_err(|e| SelfCheckError::Log(format!("merging the firmware's: {e}")))?;
+            let events =
+                eventlog::parse(&merged).map_err(|e| SelfCheckError::Log(e.to_string()))?;
+            Ok((events, reference))
         }
-        Some(Divergence::Missing { index, want }) => {
-            return Err(SelfCheckError::Missing {
-                after: index,
-                want_tag: want.tag.clone(),
-            })
-        }
-        Some(Divergence::Extra { got, .. }) => {
-            return Err(SelfCheckError::Extra {
-                event: got.number,
-                tag: logcheck::event_tag(got).to_string(),
-                reference: reference.events.len(),
-            })
-        }
+        _ => Ok((own, logcheck::without_firmware_events(&reference))),
     }
+}
+
+fn first_divergence(reference: &Reference, events: &[&Event]) -> Result<(), SelfCheckError> {
+    match logcheck::first_divergence(reference, events) {
+        None => Ok(()),
+        Some(Divergence::Differs { want, got, .. }) => Err(SelfCheckError::Differs {
+            event: got.number,
+            got_tag: logcheck::event_tag(got).to_string(),
+            got: got.sha256,
+            want_tag: want.tag.clone(),
+            want: want.digest,
+        }),
+        Some(Divergence::Missing { index, want }) => Err(SelfCheckError::Missing {
+            after: index,
+            want_tag: want.tag.clone(),
+        }),
+        Some(Divergence::Extra { got, .. }) => Err(SelfCheckError::Extra {
+            event: got.number,
+            tag: logcheck::event_tag(got).to_string(),
+            reference: reference.events.len(),
+        }),
+    }
+}
+
+/// Run the self-check; `Ok` with the number of measured events checked
+/// (PID 1's, plus the EFI stub's on a measured UEFI boot).
+pub fn check(inp: &Inputs<'_>) -> Result<usize, SelfCheckError> {
+    let reference = reference(inp)?;
+    let own = eventlog::parse(inp.log).map_err(|e| SelfCheckError::Log(e.to_string()))?;
+    check_own_log(&own)?;
+    let (events, reference) = judged(inp, own, reference)?;
+    let measured = logcheck::measured_events(&events).map_err(|fault| match fault {
+        LogFault::AfterOurs(e) => SelfCheckError::ForeignPcr {
+            event: e.number,
+            pcr: e.pcr,
+        },
+        LogFault::Event(e, fault) => SelfCheckError::Event {
+            event: e.number,
+            pcr: e.pcr,
+            fault,
+        },
+    })?;
+    first_divergence(&reference, &measured.events)?;
     let replayed = eventlog::replay(&events, &QUOTED_PCRS);
     if let Some((pcr, want, got)) = logcheck::pcr_divergence(&reference, &replayed) {
         return Err(SelfCheckError::Pcr { pcr, got, want });
@@ -219,5 +285,5 @@ pub fn check(inp: &Inputs<'_>) -> Result<usize, SelfCheckError> {
             }
         }
     }
-    Ok(events.len())
+    Ok(measured.events.len())
 }

@@ -297,13 +297,13 @@ fn a_failed_self_check_fails_the_trial_with_its_reason() {
 
 // --- measurement self-check ------------------------------------------------
 
-struct Boot {
-    manifest: Manifest,
+pub(super) struct Boot {
+    pub(super) manifest: Manifest,
     table: Vec<u8>,
 }
 
 impl Boot {
-    fn new() -> Boot {
+    pub(super) fn new() -> Boot {
         let mut manifest = azl_formats::manifest::example();
         manifest.cmdline = "console=ttyAMA0 root=PARTLABEL=root-b".into();
         Boot {
@@ -313,7 +313,7 @@ impl Boot {
     }
 
     /// What init measures for each step of a verified boot.
-    fn content(&self, kind: Kind) -> Vec<u8> {
+    pub(super) fn content(&self, kind: Kind) -> Vec<u8> {
         match kind {
             Kind::Manifest => self.manifest.identity_bytes().unwrap(),
             Kind::Cmdline => measure::measured_cmdline(self.manifest.cmdline.as_bytes()).to_vec(),
@@ -325,7 +325,7 @@ impl Boot {
 
     /// The log stage 1 and stage 2 write, with `edit` applied to the
     /// content of each event (`None`: the event is not measured).
-    fn log(&self, edit: impl Fn(Kind, Vec<u8>) -> Option<Vec<u8>>) -> EventLog {
+    pub(super) fn log(&self, edit: impl Fn(Kind, Vec<u8>) -> Option<Vec<u8>>) -> EventLog {
         let mut log = EventLog::new();
         for k in VERIFIED_BOOT_SEQUENCE {
             if let Some(c) = edit(k, self.content(k)) {
@@ -336,7 +336,7 @@ impl Boot {
     }
 
     /// The signed manifest envelope with the reference a build predicts.
-    fn envelope(&self) -> Vec<u8> {
+    pub(super) fn envelope(&self) -> Vec<u8> {
         let events: Vec<RefEvent> = VERIFIED_BOOT_SEQUENCE
             .iter()
             .map(|&k| RefEvent {
@@ -355,7 +355,7 @@ impl Boot {
         self.sign(&m)
     }
 
-    fn sign(&self, m: &Manifest) -> Vec<u8> {
+    pub(super) fn sign(&self, m: &Manifest) -> Vec<u8> {
         SignedManifest {
             manifest: m.to_bytes().unwrap(),
             signature: None,
@@ -376,13 +376,14 @@ fn run(
 ) -> Result<usize, SelfCheckError> {
     check(&Inputs {
         log,
+        firmware_log: None,
         manifest,
         manifest_sha256: &azl_formats::sha256(manifest),
         tpm,
     })
 }
 
-fn reason(r: Result<usize, SelfCheckError>) -> String {
+pub(super) fn reason(r: Result<usize, SelfCheckError>) -> String {
     let why = r.unwrap_err().to_string();
     assert!(why.starts_with("measurement self-check: "), "{why}");
     assert!(
@@ -420,7 +421,7 @@ fn self_check_refuses_an_edited_cmdline() {
     let why = reason(run(log.as_bytes(), &env, None));
     assert!(
         why.starts_with("measurement self-check: event 2 is cmdline ")
-            && why.contains(", the manifest says cmdline "),
+            && why.contains("…, the manifest says "),
         "{why}"
     );
     // The data edited in the log after the fact: it no longer matches its digest.
@@ -507,6 +508,7 @@ fn self_check_trusts_only_the_manifest_stage_1_verified() {
     let env = b.envelope();
     let e = check(&Inputs {
         log: log.as_bytes(),
+        firmware_log: None,
         manifest: &env,
         manifest_sha256: &[0; 32],
         tpm: None,
