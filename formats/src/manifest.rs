@@ -49,6 +49,11 @@ pub struct Manifest {
     pub rootfs: RootFs,
     /// sha256 of the compiled service table (`/etc/azl-edge/services.tbl`).
     pub service_table_sha256: Digest,
+    /// sha256 of the `imagegen.lock` text naming exactly the installed
+    /// packages; `None` when the image installs no packages.
+    pub lock_sha256: Option<Digest>,
+    /// sha256 of the SPDX SBOM (`sbom.spdx.json`) written next to the image.
+    pub sbom_sha256: Digest,
     /// Reference values for attestation: the events and PCR values a
     /// correct boot of this image produces (predicted by imagegen).
     pub reference: Option<Reference>,
@@ -183,8 +188,8 @@ impl core::fmt::Display for Hex<'_> {
 
 impl Enveloped for Manifest {
     const MAGIC: [u8; 4] = *b"AZMN";
-    /// 2: `security_version` added.
-    const VERSION: u16 = 2;
+    /// 2: `security_version` added. 3: `lock_sha256` and `sbom_sha256`.
+    const VERSION: u16 = 3;
 }
 
 impl Manifest {
@@ -344,6 +349,8 @@ pub fn example() -> Manifest {
             },
         },
         service_table_sha256: [8; 32],
+        lock_sha256: Some([9; 32]),
+        sbom_sha256: [10; 32],
         reference: None,
     }
 }

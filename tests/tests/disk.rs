@@ -289,6 +289,12 @@ fn builds_are_byte_identical_across_directories_and_time() {
         std::fs::read(oa.join("initramfs.cpio.gz")).ok(),
         std::fs::read(ob.join("initramfs.cpio.gz")).ok()
     );
+    // The SBOM names no host path or clock time. (provenance.json records
+    // the config path as given on the command line, so it is compared by
+    // --verify-reproducible below, which rebuilds from the same path.)
+    let sbom_a = std::fs::read(oa.join("sbom.spdx.json")).unwrap_or_default();
+    assert!(!sbom_a.is_empty(), "no sbom.spdx.json");
+    assert_eq!(Some(sbom_a), std::fs::read(ob.join("sbom.spdx.json")).ok());
     // The built-in check builds twice and compares.
     let c = tempdir();
     std::fs::write(c.path().join("marker.txt"), "from-the-verified-root\n").unwrap_or_default();

@@ -187,3 +187,225 @@ fn an_image_from_signed_rpms_locks_builds_and_boots() {
     let r = imagegen_in(d, &["build", "-c", &cfg_s, "-o", &out_s, "--key", &key_s]);
     assert!(r.ok, "{}{}", r.stdout, r.stderr);
 }
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    ring::digest::digest(&ring::digest::SHA256, bytes)
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The SPDX reference validator, as scripts/setup.sh installs it.
+fn pyspdxtools() -> PathBuf {
+    let p = cache().join("tools/bin/pyspdxtools");
+    assert!(
+        p.is_file(),
+        "{} missing: run scripts/setup.sh (installs spdx-tools)",
+        p.display()
+    );
+    p
+}
+
+/// Every regular file under `root`, by its path in the image.
+fn regular_files(root: &Path, dir: &Path, out: &mut std::collections::BTreeMap<String, String>) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let e = e.unwrap();
+        let t = e.file_type().unwrap();
+        if t.is_dir() {
+            regular_files(root, &e.path(), out);
+        } else if t.is_file() {
+            let rel = e.path().strip_prefix(root).unwrap().display().to_string();
+            out.insert(
+                format!("./{rel}"),
+                sha256_hex(&std::fs::read(e.path()).unwrap()),
+            );
+        }
+    }
+}
+
+/// The SBOM and provenance of an image from signed RPMs, checked with
+/// tools that are not imagegen: pyspdxtools validates the SPDX document,
+/// unsquashfs extracts the root the file hashes are compared with, ring
+/// verifies the DSSE signature; an edited SBOM fails `inspect`.
+#[test]
+fn an_rpm_image_has_a_valid_sbom_and_signed_provenance() {
+    use base64::Engine;
+    let dir = tempdir();
+    let d = dir.path();
+    let repo = d.join("repo");
+    let top = d.join("rpmbuild");
+    let gpg = Key::new(d, "azl e2e <e2e@azl-edge.invalid>");
+    let bb = busybox_rpm(&top, &repo, "1", "first");
+    let kernel = kernel_rpm(&top, &repo);
+    for p in [&bb, &kernel] {
+        gpg.sign(p);
+    }
+    createrepo(&repo);
+    let pubkey = d.join("RPM-GPG-KEY-e2e");
+    std::fs::write(&pubkey, gpg.public()).unwrap();
+    let cfg = d.join("image.toml");
+    std::fs::write(&cfg, config(&repo, &pubkey)).unwrap();
+    let key = keygen(d, "signing.key");
+    let cfg_s = cfg.display().to_string();
+    let r = imagegen_in(d, &["lock", "-c", &cfg_s]);
+    assert!(r.ok, "imagegen lock failed:\n{}{}", r.stdout, r.stderr);
+    let out = d.join("out");
+    let out_s = out.display().to_string();
+    let key_s = key.display().to_string();
+    let r = imagegen_in(
+        d,
+        &[
+            "build", "-c", &cfg_s, "-o", &out_s, "--key", &key_s, "--locked",
+        ],
+    );
+    assert!(r.ok, "imagegen build failed:\n{}{}", r.stdout, r.stderr);
+
+    // The SPDX reference validator accepts the document.
+    let sbom_path = out.join("sbom.spdx.json");
+    let mut cmd = std::process::Command::new(pyspdxtools());
+    cmd.arg("-i").arg(&sbom_path);
+    let r = run(cmd);
+    assert!(
+        r.ok,
+        "pyspdxtools rejects the SBOM:\n{}{}",
+        r.stdout, r.stderr
+    );
+    let sbom_bytes = std::fs::read(&sbom_path).unwrap();
+    let sbom: serde_json::Value = serde_json::from_slice(&sbom_bytes).unwrap();
+    assert_eq!(sbom["spdxVersion"], "SPDX-2.3");
+    let packages = sbom["packages"].as_array().unwrap();
+    for (name, file) in [("busybox", &bb), ("kernel", &kernel)] {
+        let p = packages
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("no package {name} in the SBOM"));
+        assert_eq!(p["versionInfo"], "1.0-1");
+        assert_eq!(p["licenseDeclared"], "GPL-2.0-only", "from the RPM header");
+        assert_eq!(
+            p["checksums"][0]["checksumValue"],
+            sha256_hex(&std::fs::read(file).unwrap())
+        );
+        assert_eq!(
+            p["externalRefs"][0]["referenceLocator"],
+            format!("pkg:rpm/{name}@1.0-1?arch=aarch64")
+        );
+    }
+
+    // The manifest carries the SBOM's and the lock's digests.
+    let report = inspect_json(&out);
+    assert_eq!(report["ok"], true, "{report:#}");
+    let m = &report["manifests"][0];
+    assert_eq!(m["sbom_sha256"], sha256_hex(&sbom_bytes));
+    let lock = std::fs::read(d.join("imagegen.lock")).unwrap();
+    assert_eq!(m["lock_sha256"], sha256_hex(&lock));
+    assert_eq!(report["sbom"]["ok"], true, "{report:#}");
+
+    // Every file in the SBOM is in the root filesystem with that sha256,
+    // and every regular file of the root is in the SBOM (unsquashfs).
+    let root_img = d.join("root-a.img");
+    extract_partition(&out.join("disk.img"), "root-a", &root_img);
+    let data_size = m["rootfs"]["data_size"].as_u64().unwrap() as usize;
+    let sq = d.join("root.sqfs");
+    std::fs::write(&sq, read_at(&root_img, 0, data_size)).unwrap();
+    let tree = d.join("root");
+    let r = run_mut(
+        std::process::Command::new("unsquashfs")
+            .arg("-no-xattrs")
+            .arg("-d")
+            .arg(&tree)
+            .arg(&sq),
+    );
+    assert!(r.ok, "unsquashfs: {}{}", r.stdout, r.stderr);
+    assert!(
+        tree.join("bin/busybox").is_file(),
+        "unsquashfs extracted nothing"
+    );
+    let mut on_disk = std::collections::BTreeMap::new();
+    regular_files(&tree, &tree, &mut on_disk);
+    let in_sbom: std::collections::BTreeMap<String, String> = sbom["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let sha = f["checksums"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|c| c["algorithm"] == "SHA256")
+                .unwrap()["checksumValue"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            (f["fileName"].as_str().unwrap().to_string(), sha)
+        })
+        .collect();
+    assert_eq!(
+        in_sbom, on_disk,
+        "SBOM files differ from the root filesystem"
+    );
+    assert!(in_sbom.contains_key("./bin/busybox"));
+
+    // The provenance: a DSSE envelope signed by the manifest key, checked
+    // with ring over the DSSE pre-authentication encoding.
+    let env: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("provenance.json")).unwrap()).unwrap();
+    let ptype = env["payloadType"].as_str().unwrap();
+    assert_eq!(ptype, "application/vnd.in-toto+json");
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let payload = b64.decode(env["payload"].as_str().unwrap()).unwrap();
+    let mut pae = format!("DSSEv1 {} {ptype} {} ", ptype.len(), payload.len()).into_bytes();
+    pae.extend_from_slice(&payload);
+    let sig = b64
+        .decode(env["signatures"][0]["sig"].as_str().unwrap())
+        .unwrap();
+    let public = std::fs::read(out.join("manifest.pub")).unwrap();
+    let pk = ring::signature::UnparsedPublicKey::new(&ring::signature::ED25519, &public);
+    pk.verify(&pae, &sig)
+        .expect("provenance signature does not verify with manifest.pub");
+    let st: serde_json::Value = serde_json::from_slice(&payload).unwrap();
+    assert_eq!(st["_type"], "https://in-toto.io/Statement/v1");
+    assert_eq!(st["predicateType"], "https://slsa.dev/provenance/v1");
+    let subjects = st["subject"].as_array().unwrap();
+    assert!(
+        subjects
+            .iter()
+            .any(|s| s["name"] == "sbom.spdx.json"
+                && s["digest"]["sha256"] == sha256_hex(&sbom_bytes))
+    );
+    let bd = &st["predicate"]["buildDefinition"];
+    assert_eq!(
+        bd["externalParameters"]["config"]["sha256"],
+        sha256_hex(&std::fs::read(&cfg).unwrap())
+    );
+    let deps = bd["resolvedDependencies"].as_array().unwrap();
+    for (name, sha) in [
+        (
+            "busybox-1.0-1.aarch64",
+            sha256_hex(&std::fs::read(&bb).unwrap()),
+        ),
+        ("imagegen.lock", sha256_hex(&lock)),
+    ] {
+        assert!(
+            deps.iter()
+                .any(|x| x["name"] == name && x["digest"]["sha256"] == sha),
+            "{name} {sha} not in {deps:#?}"
+        );
+    }
+
+    // Tamper: an edited SBOM fails inspect, which names the file.
+    let edited = String::from_utf8(sbom_bytes.clone())
+        .unwrap()
+        .replace("GPL-2.0-only", "MIT");
+    std::fs::write(&sbom_path, edited).unwrap();
+    let r = imagegen_in(d, &["inspect", &out_s]);
+    assert_eq!(r.code, Some(1), "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("sbom.spdx.json"), "{}", r.stdout);
+    let r = imagegen_in(d, &["inspect", &out_s, "--sbom"]);
+    assert_eq!(r.code, Some(1), "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("sbom.spdx.json is sha256"),
+        "{}",
+        r.stdout
+    );
+}

@@ -87,6 +87,10 @@ pub struct Inputs<'a> {
     pub image_version: &'a str,
     pub security_version: u32,
     pub service_table: &'a [u8],
+    /// sha256 of the lock file text (`None`: no packages).
+    pub lock_sha256: Option<[u8; 32]>,
+    /// sha256 of the SBOM written next to the image.
+    pub sbom_sha256: [u8; 32],
     pub key: Option<&'a SigningKey>,
     /// The root slot to fill (a bundle's target); `None`: [`FIRST_SLOT`],
     /// else the layout's first root partition (what `imagegen build` does).
@@ -302,6 +306,8 @@ pub fn build(i: &Inputs) -> Result<Built, DiskImageError> {
             verity: tree.to_manifest(&params, hash_offset)?,
         },
         service_table_sha256: sha256(i.service_table),
+        lock_sha256: i.lock_sha256,
+        sbom_sha256: i.sbom_sha256,
         reference: None,
     };
     // Reference values: what a correct boot of this image measures.

@@ -20,7 +20,7 @@ use crate::rootfs::{Conflict, Content, FileSet, Node, Origin};
 use crate::services::ServiceError;
 use crate::users::UserError;
 use crate::{bootcfg, files, services, skeleton, users::UserDb};
-use crate::{budget, bundle, diskimage, packages};
+use crate::{budget, bundle, diskimage, packages, provenance, sbom};
 use azl_formats::bootstate::Slot;
 use azl_formats::envelope::Enveloped;
 use azl_formats::services::TableError;
@@ -163,6 +163,10 @@ pub enum BuildError {
     Lock(#[from] packages::lock::LockError),
     #[error("the cache directory ${{AZL_CACHE}}: {0}")]
     CacheDir(crate::expand::ExpandError),
+    #[error(transparent)]
+    Sbom(#[from] sbom::SbomError),
+    #[error(transparent)]
+    Provenance(#[from] provenance::ProvenanceError),
     #[error("{0}: the image config installs no packages ([packages] or [kernel] rpm), so there is nothing to lock")]
     NothingToLock(PathBuf),
 }
@@ -196,6 +200,10 @@ pub struct Image {
     pub lock: Option<packages::lock::Lock>,
     /// The packages' scripts that were not run.
     pub scriptlets: Vec<azl_rpm::package::scriptlets::Skipped>,
+    /// The SBOM of the root filesystem (`sbom.spdx.json`).
+    pub sbom: sbom::Sbom,
+    /// The signed build provenance (`provenance.json`).
+    pub provenance: Vec<u8>,
 }
 
 /// `SOURCE_DATE_EPOCH`, or 0 when unset or empty.
@@ -421,6 +429,7 @@ fn compile_keyed(
     let modules = modules::resolve(&kernel, &board.modules, &board.name, &board.arch)?;
     let init = initbin::locate(opts.init.as_deref(), settings.init.as_deref(), env, exe)?;
     let init_bytes = initbin::check(&init.path)?;
+    let init_sha256 = azl_formats::sha256(&init_bytes);
 
     // Where the root filesystem lives, and who signs it.
     let root_mode = match (settings.root, &board.disk) {
@@ -519,7 +528,20 @@ fn compile_keyed(
         .iter()
         .flat_map(|k| k.warnings().iter().map(|w| w.to_string()))
         .collect();
-    let (initramfs, disk) = match (root_mode, &board.disk) {
+    let installed: &[packages::Installed] = packages
+        .as_ref()
+        .map(|p| p.installed.as_slice())
+        .unwrap_or_default();
+    let sbom_of = |set: &FileSet| {
+        sbom::build(&sbom::Inputs {
+            image_name: &settings.name,
+            image_version: &settings.version,
+            epoch: mtime,
+            rootfs: set,
+            packages: installed,
+        })
+    };
+    let (initramfs, disk, sbom) = match (root_mode, &board.disk) {
         (RootMode::Disk, Some(layout)) => {
             // The root gets init as /sbin/init (stage 2 runs from there);
             // the initramfs only what stage 1 needs.
@@ -532,6 +554,7 @@ fn compile_keyed(
                 ),
             )
             .map_err(internal(paths::ROOT_INIT))?;
+            let sbom = sbom_of(&set)?;
             let mut stage1 = FileSet::new();
             skeleton::add_base(&mut stage1, init_bytes, &settings.hostname, &users)
                 .map_err(internal("/"))?;
@@ -564,15 +587,20 @@ fn compile_keyed(
                 image_version: &settings.version,
                 security_version: settings.security_version,
                 service_table: &services_bytes,
+                lock_sha256: packages
+                    .as_ref()
+                    .map(|p| packages::lock::Lock::of(&p.installed).digest()),
+                sbom_sha256: sbom.sha256,
                 key: key.as_ref(),
                 slot: opts.slot.as_deref(),
                 uefi: board.boot_method == BootMethod::Uefi,
             })?;
-            (initramfs, Some(built))
+            (initramfs, Some(built), sbom)
         }
         _ => {
             skeleton::add_modules(&mut set, &modules).map_err(internal(paths::MODULES_DIR))?;
-            (initramfs::build(&set, mtime)?, None)
+            let sbom = sbom_of(&set)?;
+            (initramfs::build(&set, mtime)?, None, sbom)
         }
     };
     let kernel_size = std::fs::metadata(&kernel.image).map_or(0, |m| m.len());
@@ -581,6 +609,44 @@ fn compile_keyed(
         kernel_size,
         initramfs.gz.len() as u64,
         disk.as_ref().map(|d| d.squashfs_size),
+    )?;
+    let lock_sha256 = packages
+        .as_ref()
+        .map(|p| packages::lock::Lock::of(&p.installed).digest());
+    let kernel_sha256 = {
+        let bytes = std::fs::read(&kernel.image).map_err(|source| BuildError::Read {
+            path: kernel.image.clone(),
+            source,
+        })?;
+        azl_formats::sha256(&bytes)
+    };
+    let manifest_bin = disk.as_ref().map(|d| d.manifest_bytes()).transpose()?;
+    let mut subjects = vec![
+        (output::KERNEL, kernel_sha256),
+        (output::INITRAMFS, azl_formats::sha256(&initramfs.gz)),
+        (sbom::FILE, sbom.sha256),
+    ];
+    if let Some(m) = &manifest_bin {
+        subjects.push((output::MANIFEST, azl_formats::sha256(m)));
+    }
+    let config_path = opts.config.display().to_string();
+    let provenance = provenance::build(
+        &provenance::Inputs {
+            config_path: &config_path,
+            config_sha256: azl_formats::sha256(cfg.source.text().as_bytes()),
+            board: &board.name,
+            board_sha256: azl_formats::sha256(board.source.text().as_bytes()),
+            slot: disk.as_ref().map(|d| d.manifest.rootfs.partition.as_str()),
+            locked: opts.locked,
+            signed: key.is_some(),
+            epoch: mtime,
+            kernel_sha256,
+            init_sha256,
+            lock_sha256,
+            packages: installed,
+            subjects,
+        },
+        key.as_ref(),
     )?;
     let image = Image {
         name: settings.name,
@@ -607,6 +673,8 @@ fn compile_keyed(
             .map(|p| p.scriptlets.clone())
             .unwrap_or_default(),
         packages: packages.map(|p| p.installed).unwrap_or_default(),
+        sbom,
+        provenance,
     };
     Ok((image, key))
 }
@@ -654,6 +722,8 @@ pub fn write(image: &Image, out: &Path) -> Result<(), BuildError> {
             services_tbl: &image.services_bytes,
         },
     )?;
+    output::put(out, sbom::FILE, &image.sbom.bytes)?;
+    output::put(out, provenance::FILE, &image.provenance)?;
     if let Some(disk) = &image.disk {
         disk.write(&out.join(output::DISK))?;
         output::put(out, output::MANIFEST, &disk.manifest_bytes()?)?;

@@ -172,6 +172,11 @@ enum Command {
         /// (default: manifest.pub or a matching *.pub next to the image).
         #[arg(long, value_name = "PUB")]
         key: Option<PathBuf>,
+        /// Check the SBOM (default: sbom.spdx.json next to the image)
+        /// against the manifest's sbom_sha256 and summarise its packages,
+        /// files and licenses.
+        #[arg(long, value_name = "SBOM", num_args = 0..=1)]
+        sbom: Option<Option<PathBuf>>,
     },
     /// Measured boot: verify a device's attestation report against the
     /// image's signed reference values, or enroll a device's AK.
@@ -399,7 +404,18 @@ fn main() -> ExitCode {
         }
         Command::Lock { config, out } => lock(&config, out),
         Command::Keygen { out, force } => keygen(&out, force),
-        Command::Inspect { image, json, key } => inspect(image, key, json),
+        Command::Inspect {
+            image,
+            json,
+            key,
+            sbom: None,
+        } => inspect(image, key, json),
+        Command::Inspect {
+            image,
+            json,
+            key,
+            sbom: Some(sbom),
+        } => inspect_sbom(image, key, sbom, json),
         Command::Attest { command } => attest(command),
     };
     ExitCode::from(u8::try_from(code).unwrap_or(1))
@@ -449,6 +465,29 @@ fn keygen(out: &std::path::Path, force: bool) -> i32 {
 fn inspect(path: PathBuf, key: Option<PathBuf>, json: bool) -> i32 {
     use azl_image::inspect::{self, InspectOptions, EXIT_ERROR};
     let report = match inspect::inspect(&InspectOptions { path, key }) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("imagegen: error: {e}");
+            return EXIT_ERROR.into();
+        }
+    };
+    if json {
+        match serde_json::to_string_pretty(&report) {
+            Ok(s) => outln!("{s}"),
+            Err(e) => {
+                eprintln!("imagegen: error: encoding the report as JSON: {e}");
+                return EXIT_ERROR.into();
+            }
+        }
+    } else {
+        out(format_args!("{report}"));
+    }
+    report.exit_code().into()
+}
+
+fn inspect_sbom(path: PathBuf, key: Option<PathBuf>, sbom: Option<PathBuf>, json: bool) -> i32 {
+    use azl_image::inspect::{self, InspectOptions, EXIT_ERROR};
+    let report = match inspect::sbom_report(&InspectOptions { path, key }, sbom.as_deref()) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("imagegen: error: {e}");

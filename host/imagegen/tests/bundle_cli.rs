@@ -385,6 +385,8 @@ fn root_a_and_root_b_manifests_differ_only_by_slot() {
     same.rootfs.verity.uuid = ma.rootfs.verity.uuid;
     same.rootfs.verity.root_hash = ma.rootfs.verity.root_hash;
     same.reference = ma.reference.clone();
+    // The SBOM lists the root's boot.cfg, which names the slot.
+    same.sbom_sha256 = ma.sbom_sha256;
     // The boot config names the slot, and the initramfs (hence the boot
     // partition) carries a copy of it.
     same.initramfs = ma.initramfs.clone();

@@ -168,6 +168,8 @@ fn disk_image(dir: &Path, key: &SigningKey) -> (PathBuf, u64) {
             verity: tree.to_manifest(&params, sq.bytes.len() as u64).unwrap(),
         },
         service_table_sha256: sha256(&services),
+        lock_sha256: None,
+        sbom_sha256: [0; 32],
         reference: None,
     };
     let region = sign::sign(&manifest, Some(key))

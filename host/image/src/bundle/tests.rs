@@ -67,6 +67,8 @@ fn build(slot: Option<&str>, key: Option<&SigningKey>) -> Result<Built, DiskImag
         image_version: "2.0",
         security_version: 7,
         service_table: b"services",
+        lock_sha256: None,
+        sbom_sha256: [0x5b; 32],
         key,
         slot,
         uefi: false,

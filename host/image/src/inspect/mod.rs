@@ -43,10 +43,12 @@ use std::path::{Path, PathBuf};
 mod bundle;
 mod esp;
 mod fsinfo;
+mod sbom;
 mod shared;
 mod text;
 
 pub use bundle::{BundleReport, HeaderView, PayloadView};
+pub use sbom::{sbom_report, PackageSummary, SbomReport};
 
 /// The disk image's name in an output directory.
 pub const DISK_IMAGE: &str = "disk.img";
@@ -83,6 +85,8 @@ pub enum InspectError {
     Key(#[from] KeyError),
     #[error(transparent)]
     Read(#[from] azl_fileread::ReadError),
+    #[error(transparent)]
+    Sbom(#[from] crate::sbom::SbomError),
 }
 
 /// Everything `inspect` found. Serialized as the `--json` output.
@@ -105,6 +109,8 @@ pub struct Report {
     pub boot_config: Option<BootConfigSummary>,
     /// The output directory's service table: service names in start order.
     pub services: Option<Vec<String>>,
+    /// `sbom.spdx.json` next to the image against the manifest, when it is there.
+    pub sbom: Option<Check>,
     /// Every failed check, one line each (`<where>: <what>`).
     pub problems: Vec<String>,
     /// No problems.
@@ -226,6 +232,10 @@ pub struct ManifestView {
     pub kernel: FileDigestView,
     pub initramfs: FileDigestView,
     pub service_table_sha256: String,
+    /// sha256 of the lock file (`None`: no packages).
+    pub lock_sha256: Option<String>,
+    /// sha256 of `sbom.spdx.json`.
+    pub sbom_sha256: String,
     pub rootfs: RootFsView,
     pub partitions: Vec<ManifestPartitionView>,
 }
@@ -396,6 +406,7 @@ pub fn inspect(opts: &InspectOptions) -> Result<Report, InspectError> {
             files: Vec::new(),
             boot_config: None,
             services: None,
+            sbom: None,
             problems,
         });
     }
@@ -426,6 +437,13 @@ pub fn inspect(opts: &InspectOptions) -> Result<Report, InspectError> {
         }
         None => (None, Vec::new(), Vec::new()),
     };
+    let root = boot_config
+        .as_ref()
+        .and_then(|c| c.root_partition.as_deref());
+    let sbom = sbom::check_next_to(&dir, &manifests, root);
+    if let Some(c) = sbom.as_ref().filter(|c| !c.ok) {
+        problems.push(format!("{}: {}", c.name, c.detail));
+    }
     Ok(Report {
         path: path.display().to_string(),
         ok: problems.is_empty(),
@@ -436,6 +454,7 @@ pub fn inspect(opts: &InspectOptions) -> Result<Report, InspectError> {
         files,
         boot_config,
         services,
+        sbom,
         problems,
     })
 }
@@ -1324,6 +1343,8 @@ fn view(m: &Manifest, slot: &str, number: u32, signature: Signature) -> Manifest
             sha256: Hex(&m.initramfs.sha256).to_string(),
         },
         service_table_sha256: Hex(&m.service_table_sha256).to_string(),
+        lock_sha256: m.lock_sha256.map(|d| Hex(&d).to_string()),
+        sbom_sha256: Hex(&m.sbom_sha256).to_string(),
         rootfs: RootFsView {
             partition: m.rootfs.partition.to_string(),
             data_size: m.rootfs.data_size,

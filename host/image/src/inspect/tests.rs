@@ -145,6 +145,8 @@ fn fixture(key: Option<&SigningKey>, edit: impl FnOnce(&mut Manifest)) -> Fixtur
             verity: tree.to_manifest(&params, hash_offset).unwrap(),
         },
         service_table_sha256: sha256(&services),
+        lock_sha256: None,
+        sbom_sha256: [0; 32],
         reference: None,
     };
     edit(&mut manifest);

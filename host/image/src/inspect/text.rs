@@ -71,6 +71,14 @@ pub(super) fn render(r: &Report, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         }
         writeln!(f)?;
     }
+    if let Some(c) = &r.sbom {
+        writeln!(
+            f,
+            "sbom: {}{}\n",
+            if c.ok { "" } else { "FAILED: " },
+            c.detail
+        )?;
+    }
     if r.problems.is_empty() {
         writeln!(f, "result: OK")
     } else {
@@ -268,6 +276,14 @@ fn slot(s: &SlotReport, m: Option<&ManifestView>, f: &mut fmt::Formatter<'_>) ->
             f,
             "service table",
             &format!("sha256 {}", m.service_table_sha256),
+        )?;
+        kv(f, "sbom", &format!("sha256 {}", m.sbom_sha256))?;
+        kv(
+            f,
+            "lock",
+            &m.lock_sha256
+                .as_ref()
+                .map_or("(no packages)".to_string(), |d| format!("sha256 {d}")),
         )?;
         let r = &m.rootfs;
         kv(
