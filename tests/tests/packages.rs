@@ -94,8 +94,19 @@ fn imagegen_in(dir: &Path, args: &[&str]) -> CmdResult {
     run(cmd)
 }
 
-#[test]
-fn an_image_from_signed_rpms_locks_builds_and_boots() {
+/// A repository of signed busybox and kernel RPMs in a new temporary
+/// directory, the image config that installs them, and a signing key.
+struct Signed {
+    dir: tempfile::TempDir,
+    repo: PathBuf,
+    gpg: Key,
+    bb: PathBuf,
+    kernel: PathBuf,
+    cfg: PathBuf,
+    key: PathBuf,
+}
+
+fn signed_repo() -> Signed {
     let dir = tempdir();
     let d = dir.path();
     let repo = d.join("repo");
@@ -112,6 +123,29 @@ fn an_image_from_signed_rpms_locks_builds_and_boots() {
     let cfg = d.join("image.toml");
     std::fs::write(&cfg, config(&repo, &pubkey)).unwrap();
     let key = keygen(d, "signing.key");
+    Signed {
+        dir,
+        repo,
+        gpg,
+        bb,
+        kernel,
+        cfg,
+        key,
+    }
+}
+
+#[test]
+fn an_image_from_signed_rpms_locks_builds_and_boots() {
+    let Signed {
+        dir,
+        repo,
+        gpg,
+        bb,
+        kernel,
+        cfg,
+        key,
+    } = signed_repo();
+    let d = dir.path();
 
     // imagegen lock: both packages pinned with their sha256.
     let cfg_s = cfg.display().to_string();
@@ -231,22 +265,15 @@ fn regular_files(root: &Path, dir: &Path, out: &mut std::collections::BTreeMap<S
 #[test]
 fn an_rpm_image_has_a_valid_sbom_and_signed_provenance() {
     use base64::Engine;
-    let dir = tempdir();
+    let Signed {
+        dir,
+        bb,
+        kernel,
+        cfg,
+        key,
+        ..
+    } = signed_repo();
     let d = dir.path();
-    let repo = d.join("repo");
-    let top = d.join("rpmbuild");
-    let gpg = Key::new(d, "azl e2e <e2e@azl-edge.invalid>");
-    let bb = busybox_rpm(&top, &repo, "1", "first");
-    let kernel = kernel_rpm(&top, &repo);
-    for p in [&bb, &kernel] {
-        gpg.sign(p);
-    }
-    createrepo(&repo);
-    let pubkey = d.join("RPM-GPG-KEY-e2e");
-    std::fs::write(&pubkey, gpg.public()).unwrap();
-    let cfg = d.join("image.toml");
-    std::fs::write(&cfg, config(&repo, &pubkey)).unwrap();
-    let key = keygen(d, "signing.key");
     let cfg_s = cfg.display().to_string();
     let r = imagegen_in(d, &["lock", "-c", &cfg_s]);
     assert!(r.ok, "imagegen lock failed:\n{}{}", r.stdout, r.stderr);

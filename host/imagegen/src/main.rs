@@ -463,31 +463,38 @@ fn keygen(out: &std::path::Path, force: bool) -> i32 {
 }
 
 fn inspect(path: PathBuf, key: Option<PathBuf>, json: bool) -> i32 {
-    use azl_image::inspect::{self, InspectOptions, EXIT_ERROR};
-    let report = match inspect::inspect(&InspectOptions { path, key }) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("imagegen: error: {e}");
-            return EXIT_ERROR.into();
-        }
-    };
-    if json {
-        match serde_json::to_string_pretty(&report) {
-            Ok(s) => outln!("{s}"),
-            Err(e) => {
-                eprintln!("imagegen: error: encoding the report as JSON: {e}");
-                return EXIT_ERROR.into();
-            }
-        }
-    } else {
-        out(format_args!("{report}"));
-    }
-    report.exit_code().into()
+    use azl_image::inspect::{self, InspectOptions};
+    let report = inspect::inspect(&InspectOptions { path, key });
+    print_report(
+        report.map(|r| {
+            let code = r.exit_code();
+            (r, code)
+        }),
+        json,
+    )
 }
 
 fn inspect_sbom(path: PathBuf, key: Option<PathBuf>, sbom: Option<PathBuf>, json: bool) -> i32 {
-    use azl_image::inspect::{self, InspectOptions, EXIT_ERROR};
-    let report = match inspect::sbom_report(&InspectOptions { path, key }, sbom.as_deref()) {
+    use azl_image::inspect::{self, InspectOptions};
+    let report = inspect::sbom_report(&InspectOptions { path, key }, sbom.as_deref());
+    print_report(
+        report.map(|r| {
+            let code = r.exit_code();
+            (r, code)
+        }),
+        json,
+    )
+}
+
+/// An inspect report (with its exit code) as text or JSON; an error as a
+/// message and [`azl_image::inspect::EXIT_ERROR`].
+fn print_report<R, E>(report: Result<(R, u8), E>, json: bool) -> i32
+where
+    R: serde::Serialize + std::fmt::Display,
+    E: std::fmt::Display,
+{
+    use azl_image::inspect::EXIT_ERROR;
+    let (report, code) = match report {
         Ok(r) => r,
         Err(e) => {
             eprintln!("imagegen: error: {e}");
@@ -505,7 +512,7 @@ fn inspect_sbom(path: PathBuf, key: Option<PathBuf>, sbom: Option<PathBuf>, json
     } else {
         out(format_args!("{report}"));
     }
-    report.exit_code().into()
+    code.into()
 }
 
 fn attest(command: AttestCommand) -> i32 {
