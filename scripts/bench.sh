@@ -8,6 +8,7 @@
 #   scripts/bench.sh bench_update         # the update benchmarks (install
 #                                         # throughput, update downtime)
 #   scripts/bench.sh bench_init_idle_rss  # one (a cargo test name filter)
+#   scripts/bench.sh bench_cached_rpm_build  # image build from cached RPMs
 #   scripts/bench.sh bench_rpm            # RPM resolve+fetch+unpack vs dnf
 #                                         # (AZL_BENCH_PACKAGES, default 2000)
 #   AZL_BENCH_REV=ebee009 scripts/bench.sh
@@ -58,7 +59,7 @@ fi
 log="$(mktemp "${TMPDIR:-/tmp}/azl-bench.XXXXXX")"
 trap 'rm -f "$log"' EXIT
 status=0
-cargo test --locked -p azl-e2e --test bench --test bench_measure --test bench_update -- --ignored --nocapture --test-threads=1 "$@" >"$log" || status=$?
+cargo test --locked -p azl-e2e --test bench --test bench_measure --test bench_update --test packages -- --ignored --nocapture --test-threads=1 "$@" >"$log" || status=$?
 # The RPM pipeline vs dnf (host only; optimized like the imagegen binary).
 [ "$status" -ne 0 ] || cargo test --locked --release -p azl-rpm --test bench -- --ignored --nocapture --test-threads=1 "$@" >>"$log" || status=$?
 # Tables sit between BENCH-BEGIN and BENCH-END; the rest is cargo's chatter.

@@ -3,6 +3,7 @@
 //! by createrepo_c; `imagegen lock` pins them, `imagegen build --locked`
 //! installs exactly those, and the image boots in QEMU. A repository whose
 //! package changed under the lock fails the locked build, naming it.
+use azl_e2e::bench;
 use azl_e2e::*;
 use azl_rpm::testing::{build_spec, createrepo, Key};
 use std::path::{Path, PathBuf};
@@ -435,4 +436,69 @@ fn an_rpm_image_has_a_valid_sbom_and_signed_provenance() {
         "{}",
         r.stdout
     );
+}
+
+/// The same image as [`config`] from hand-listed files: busybox and its
+/// applet links, the kernel from its directory (the baseline of the
+/// cached-build benchmark).
+fn config_from_files() -> String {
+    let mut s = format!(
+        "[image]\nname = \"rpmimg\"\nversion = \"1.0.0\"\nhostname = \"testhost\"\nroot = \"disk\"\n\
+         board = \"qemu-virt\"\ninit = {}\n\n[kernel]\npath = {}\n\n\
+         [[file]]\nsrc = {}\ndst = \"/bin/busybox\"\nmode = \"0755\"\n",
+        toml_str(&init_binary().display().to_string()),
+        toml_str(&Kernel::Small.dir().display().to_string()),
+        toml_str(&busybox().display().to_string()),
+    );
+    for a in ["sh", "echo", "cat", "sleep", "uname"] {
+        s.push_str(&format!(
+            "\n[[file]]\nsymlink = \"busybox\"\ndst = \"/bin/{a}\"\n"
+        ));
+    }
+    s.push_str(
+        "\n[[service]]\nname = \"hello\"\nexec = [\"/bin/sh\", \"-c\", \"echo hi\"]\nrestart = \"never\"\n",
+    );
+    s
+}
+
+/// Benchmark (`scripts/bench.sh bench_cached_rpm_build`): `imagegen build
+/// --locked` of the RPM image with every package already in the cache
+/// (goal ≤ 2 s), against the same image built from hand-listed files in
+/// the same run. Median of 5 each, interleaved; printed as a table.
+#[test]
+#[ignore = "benchmark: scripts/bench.sh"]
+fn bench_cached_rpm_build() {
+    let Signed { dir, cfg, key, .. } = signed_repo();
+    let d = dir.path();
+    let files = d.join("files.toml");
+    std::fs::write(&files, config_from_files()).unwrap();
+    let (cfg_s, files_s) = (cfg.display().to_string(), files.display().to_string());
+    let key_s = key.display().to_string();
+    let r = imagegen_in(d, &["lock", "-c", &cfg_s]);
+    assert!(r.ok, "imagegen lock failed:\n{}{}", r.stdout, r.stderr);
+    let build = |config: &str, out: &str, locked: bool| {
+        let mut args = vec!["build", "-c", config, "-o", out, "--key", &key_s];
+        if locked {
+            args.push("--locked");
+        }
+        let t = std::time::Instant::now();
+        let r = imagegen_in(d, &args);
+        let took = t.elapsed().as_secs_f64();
+        assert!(r.ok, "imagegen build failed:\n{}{}", r.stdout, r.stderr);
+        took
+    };
+    // Fills the RPM cache (and the kernel materialised from its RPM).
+    build(&cfg_s, "out-warm", true);
+    let (mut rpm, mut plain) = (Vec::new(), Vec::new());
+    for i in 0..5 {
+        rpm.push(build(&cfg_s, &format!("out-rpm-{i}"), true));
+        plain.push(build(&files_s, &format!("out-files-{i}"), false));
+    }
+    let (mr, mp) = (bench::median(rpm), bench::median(plain));
+    bench::begin("image build from cached RPMs");
+    println!("| | median of 5 | |\n|---|---:|---|");
+    println!("| `imagegen build --locked`, busybox + kernel RPMs from the cache (check digests + signatures, unpack) | {mr:.2} s | goal ≤ 2 s: {} |", bench::verdict(mr <= 2.0));
+    println!("| the same image from hand-listed files (baseline) | {mp:.2} s | |");
+    println!("| ratio | {:.2}× | |", mr / mp);
+    bench::end("bench_cached_rpm_build");
 }
