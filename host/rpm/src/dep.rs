@@ -415,6 +415,20 @@ impl fmt::Display for Rich {
 
 #[cfg(test)]
 mod tests {
+
+    /// Regression (fuzz target rpm_primary, 2026-12-02): `0::x` was read as
+    /// epoch 0 and version `:x`, printed as `:x`, which does not read back.
+    #[test]
+    fn a_colon_inside_a_version_is_refused() {
+        let crash = "\0\r<\r0::\0`";
+        assert!(Rich::parse(crash).is_err());
+        for bad in ["a < 0::1", "a = 1:2:3", "a >= 1-2:3"] {
+            assert!(Rich::parse(bad).is_err(), "{bad}");
+        }
+        let ok = Rich::parse("a >= 1:2.0-3").unwrap();
+        assert_eq!(Rich::parse(&ok.to_string()).unwrap(), ok);
+    }
+
     use super::*;
 
     fn d(s: &str) -> Dep {

@@ -36,7 +36,10 @@ impl Evr {
             Some((v, r)) => (v, Some(r)),
             None => (vr, None),
         };
-        if version.is_empty() || release == Some("") {
+        // rpm allows no ':' in a version or release (rpmbuild's
+        // ALLOWED_CHARS_VERREL); accepting one would print an EVR that
+        // reads back with another epoch.
+        if version.is_empty() || release == Some("") || vr.contains(':') {
             return None;
         }
         Some(Evr::new(epoch, version, release))
