@@ -4,14 +4,17 @@
 
 /// `epoch` as `YYYY-MM-DDThh:mm:ssZ`.
 pub fn utc(epoch: u64) -> String {
-    let days = epoch / 86_400;
+    let ((y, m, d), (h, mi, s)) = civil_time(epoch);
+    format!("{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
+}
+
+/// `epoch` as ((year, month, day), (hour, minute, second)) in UTC; the
+/// one calendar conversion of the crate (also `imagegen inspect`'s).
+pub fn civil_time(epoch: u64) -> ((u64, u64, u64), (u64, u64, u64)) {
     let secs = epoch % 86_400;
-    let (y, m, d) = civil(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
+    (
+        civil(epoch / 86_400),
+        (secs / 3600, secs / 60 % 60, secs % 60),
     )
 }
 
