@@ -260,8 +260,8 @@ mod tests {
     use alloc::string::ToString;
     use alloc::vec::Vec;
 
-    fn sample() -> (Reference, Vec<Event>) {
-        let mut log = EventLog::new();
+    /// PID 1's verified-boot events appended to `log`, as reference events.
+    fn azl_events(log: &mut EventLog) -> Vec<RefEvent> {
         let mut refs = Vec::new();
         for k in VERIFIED_BOOT_SEQUENCE {
             let d = log.append_azl(k, k.tag().as_bytes());
@@ -271,6 +271,12 @@ mod tests {
                 digest: d,
             });
         }
+        refs
+    }
+
+    fn sample() -> (Reference, Vec<Event>) {
+        let mut log = EventLog::new();
+        let refs = azl_events(&mut log);
         let events = eventlog::parse(log.as_bytes()).unwrap();
         let pcrs = eventlog::replay(&events, &QUOTED_PCRS);
         (Reference { events: refs, pcrs }, events)
@@ -286,14 +292,7 @@ mod tests {
         stub(&mut log);
         log.append(5, 0x8000_0007, &[4; 32], b"Exit Boot Services Invocation");
         let mut refs = alloc::vec![efistub::ref_event(CMDLINE)];
-        for k in VERIFIED_BOOT_SEQUENCE {
-            let d = log.append_azl(k, k.tag().as_bytes());
-            refs.push(RefEvent {
-                pcr: k.pcr(),
-                tag: k.tag().to_string(),
-                digest: d,
-            });
-        }
+        refs.extend(azl_events(&mut log));
         let events = eventlog::parse(log.as_bytes()).unwrap();
         let pcrs = replay_reference(&refs);
         (Reference { events: refs, pcrs }, events)
