@@ -41,6 +41,8 @@ seeds() {
     mkdir -p "$CORPUS/rpm_repomd" "$CORPUS/rpm_primary"
     cp host/rpm/testdata/repomd.xml "$CORPUS/rpm_repomd/"
     cp host/rpm/testdata/primary.xml "$CORPUS/rpm_primary/"
+    mkdir -p "$CORPUS/rpm_filelists"
+    printf '<filelists packages="1"><package pkgid="AB12" name="foo" arch="noarch"><version epoch="0" ver="1" rel="1"/><file>/usr/share/foo/data</file><file type="dir">/usr/share/foo</file></package></filelists>\n' >"$CORPUS/rpm_filelists/seed.xml"
     # A real RPM (rpmbuild, zstd payload) for the package reader.
     mkdir -p "$CORPUS/rpm_package"
     if command -v rpmbuild >/dev/null 2>&1 && [ ! -e "$CORPUS/rpm_package/seed.rpm" ]; then
